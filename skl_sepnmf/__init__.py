@@ -1,0 +1,12 @@
+"""Blind music source separation with separable NMF, as scikit-learn estimators.
+
+Estimators take ``X`` of shape (n_samples, n_features): for audio, the
+magnitude spectrogram transposed, one row per frame (``|STFT|.T``).
+"""
+
+from ._nmf import NMF
+from ._separable import SNPA, GreedySNPA
+
+__version__ = "0.1.0"
+
+__all__ = ["NMF", "SNPA", "GreedySNPA", "__version__"]
