@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.decomposition import NMF as _SklearnNMF
 from sklearn.utils._param_validation import StrOptions
@@ -168,7 +170,10 @@ class NMF(_SklearnNMF):
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         check_non_negative(X, f"NMF (input X, init={self.init!r})")
-        W, H = self._separable_start(X)
+        self._check_params(X)
+        if self._n_components == "auto":
+            self._n_components = X.shape[1]
+        W, H = self._separable_start(X, self._n_components)
         params = {**self.get_params(), "init": "custom", "n_components": H.shape[0]}
         inner = _SklearnNMF(**params)
         W = inner.fit_transform(X, W=W, H=H)
@@ -176,16 +181,28 @@ class NMF(_SklearnNMF):
             setattr(self, name, getattr(inner, name))
         return W
 
-    def _separable_start(self, X):
+    def _separable_start(self, X, n_components):
         """Components and activations of the separable selection, in X's dtype."""
-        n_components = self.n_components
-        if n_components in (None, "auto"):
-            n_components = X.shape[1]
         selector = _SEPARABLE_INITS[self.init](n_components=n_components)
-        indices, _ = separable_fit(selector, X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            indices, _ = separable_fit(selector, X)
+        if indices.size < n_components:
+            raise ValueError(
+                f"NMF(init={self.init!r}): the separable selection found only "
+                f"{indices.size} distinct frames for n_components={n_components} "
+                "(every frame is already represented by them). Use "
+                f"n_components <= {indices.size}, or another init."
+            )
         H = X[indices].copy()
         W = nnls_activations(X, H)[0].astype(X.dtype)
         if self.solver == "mu":
             for factor in (W, H):
                 factor[factor == 0] = _MU_FLOOR * factor.max()
         return W, H
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the separable starts select frames of a dense X
+        tags.input_tags.sparse = self.init not in _SEPARABLE_INITS
+        return tags
