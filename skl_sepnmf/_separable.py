@@ -44,11 +44,12 @@ def check_n_components(n_components, n_samples: int, estimator_name: str) -> Non
         )
 
 
-def separable_fit(estimator, X):
+def separable_fit(estimator, X, stacklevel=2):
     """Select frames with ``estimator._select`` and warn if fewer than asked.
 
     Shared by the separable estimators and by ``NMF(init="snpa"|"greedy")``.
-    Returns ``(indices, n_steps)``.
+    ``stacklevel`` is passed to :func:`warnings.warn`, so that the warning
+    points at the user's line. Returns ``(indices, n_steps)``.
     """
     name = type(estimator).__name__
     check_n_components(estimator.n_components, X.shape[0], name)
@@ -61,7 +62,7 @@ def separable_fit(estimator, X):
             f"tol={estimator.tol} (relative squared residual). n_components_ is set "
             f"to {len(indices)}.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return indices, n_steps
 
@@ -104,10 +105,9 @@ class _BaseSeparableNMF(
         self : object
             The fitted estimator.
         """
-        self.fit_transform(X)
+        self._fit(X)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
         """Select the frames, then return the activations of X on them.
 
@@ -124,16 +124,19 @@ class _BaseSeparableNMF(
         W : ndarray of shape (n_samples, n_components_)
             Nonnegative activations, in the dtype of X.
         """
+        return self._fit(X)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         check_non_negative(X, f"{type(self).__name__} (input X)")
-        indices, n_steps = separable_fit(self, X)
+        # the user's frame: separable_fit < _fit < _fit_context < fit(_transform)
+        indices, n_steps = separable_fit(self, X, stacklevel=5)
         self.indices_ = indices
         self.components_ = X[indices].copy()
         self.n_components_ = indices.size
         activations, _ = nnls_activations(X, self.components_)
-        self.reconstruction_err_ = _frobenius_residual(
-            X, activations, self.components_
-        )
+        self.reconstruction_err_ = _frobenius_residual(X, activations, self.components_)
         self.n_iter_ = n_steps
         return activations.astype(X.dtype, copy=False)
 
@@ -199,7 +202,8 @@ _ORIENTATION_NOTE = """
 
 
 class SNPA(_BaseSeparableNMF):
-    """Successive Nonnegative Projection Algorithm (separable NMF).
+    (
+        """Successive Nonnegative Projection Algorithm (separable NMF).
 
     Selects, one at a time, the frame whose residual is largest, then projects
     every frame onto the convex hull of the selected frames and the origin:
@@ -212,7 +216,9 @@ class SNPA(_BaseSeparableNMF):
     where ``M = X.T`` and ``J`` is the set of selected frames. Selection
     follows N. Gillis' SNPA v3 exactly (same indices as the reference on every
     golden case), computed from Gram products only.
-    """ + _ORIENTATION_NOTE + """
+    """
+        + _ORIENTATION_NOTE
+        + """
     Parameters
     ----------
     n_components : int, default=None
@@ -289,6 +295,7 @@ class SNPA(_BaseSeparableNMF):
     >>> snpa.transform(X).shape
     (33, 3)
     """
+    )
 
     def _select(self, X):
         indices, _ = snpa_select(
@@ -302,7 +309,8 @@ class SNPA(_BaseSeparableNMF):
 
 
 class GreedySNPA(_BaseSeparableNMF):
-    """Greedy conical-hull selection (XRAY-like) with SNPA's projection.
+    (
+        """Greedy conical-hull selection (XRAY-like) with SNPA's projection.
 
     At each step the frame ``j`` maximizing
 
@@ -316,7 +324,9 @@ class GreedySNPA(_BaseSeparableNMF):
     :class:`SNPA`. A refinement pass then replaces the oldest selections one by
     one. This is the notebook's variant; it selects the same frames as the
     reference on every golden case.
-    """ + _ORIENTATION_NOTE + """
+    """
+        + _ORIENTATION_NOTE
+        + """
     Parameters
     ----------
     n_components : int, default=None
@@ -402,6 +412,7 @@ class GreedySNPA(_BaseSeparableNMF):
     >>> greedy.components_.shape
     (3, 20)
     """
+    )
 
     _parameter_constraints: dict = {
         **_BaseSeparableNMF._parameter_constraints,
@@ -417,9 +428,7 @@ class GreedySNPA(_BaseSeparableNMF):
         tol=1e-9,
         max_iter=100,
     ):
-        super().__init__(
-            n_components, normalize=normalize, tol=tol, max_iter=max_iter
-        )
+        super().__init__(n_components, normalize=normalize, tol=tol, max_iter=max_iter)
         self.refinement = refinement
 
     def _select(self, X):

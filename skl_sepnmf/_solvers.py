@@ -130,9 +130,7 @@ def _fgm_delta(
         V_next = _project_delta(Y - (UtU @ Y - UtM) / lipschitz)
         Y = V_next + beta * (V_next - V)
         error = (
-            sq_norm_total
-            - 2 * np.vdot(V_next, UtM)
-            + np.vdot(UtU, V_next @ V_next.T)
+            sq_norm_total - 2 * np.vdot(V_next, UtM) + np.vdot(UtU, V_next @ V_next.T)
         )
         if n_iter >= 2 and error > previous_error:
             Y = V_next
@@ -180,7 +178,9 @@ def _hals_nnls(
     for n_iter in range(1, max_iter + 1):
         step = np.zeros(active.size)
         for k in rows:
-            delta = np.maximum((UtM_active[k] - UtU[k] @ H_active) / diag[k], -H_active[k])
+            delta = np.maximum(
+                (UtM_active[k] - UtU[k] @ H_active) / diag[k], -H_active[k]
+            )
             H_active[k] += delta
             step += delta * delta
         if not per_column:
@@ -278,9 +278,7 @@ def snpa_select(
     UtM = np.empty((0, n_samples))
     weights = None
     while (
-        len(indices) < limit
-        and max_sq_norm > 0
-        and residual.max() / max_sq_norm > tol
+        len(indices) < limit and max_sq_norm > 0 and residual.max() / max_sq_norm > tol
     ):
         largest = residual.max()
         tied = np.flatnonzero((largest - residual) / largest <= _TIE_TOL)
@@ -408,9 +406,7 @@ def greedy_select(
     weights = None
     residual = sq_norms
     while (
-        len(indices) < limit
-        and max_sq_norm > 0
-        and residual.max() / max_sq_norm > tol
+        len(indices) < limit and max_sq_norm > 0 and residual.max() / max_sq_norm > tol
     ):
         scores = _greedy_scores(gram, inv_norms, indices, weights, UtM)
         chosen = _pick_best(scores, [] if allow_repeats else indices)
@@ -486,8 +482,12 @@ def _nnls_block_pivoting(
     full_exchanges_left = np.full(n, 3)
     fewest_infeasible = np.full(n, r + 1)
     n_iter = 0
+
+    def infeasible_entries():
+        return (passive & (H < -slack)) | (~passive & (gradient < -slack))
+
     for n_iter in range(1, max_iter + 1):
-        infeasible = (passive & (H < -slack)) | (~passive & (gradient < -slack))
+        infeasible = infeasible_entries()
         n_infeasible = infeasible.sum(axis=0)
         pending = n_infeasible > 0
         if not pending.any():
@@ -508,10 +508,13 @@ def _nnls_block_pivoting(
         gradient[:, columns] = UtU @ H[:, columns] - UtM[:, columns]
         gradient[:, columns] *= ~passive[:, columns]
     else:
-        infeasible = (passive & (H < -slack)) | (~passive & (gradient < -slack))
-        unfinished = np.flatnonzero(infeasible.any(axis=0))
+        unfinished = np.flatnonzero(infeasible_entries().any(axis=0))
         H[:, unfinished], _ = _hals_nnls(
-            UtU, UtM[:, unfinished], np.maximum(H[:, unfinished], 0), 500, per_column=True
+            UtU,
+            UtM[:, unfinished],
+            np.maximum(H[:, unfinished], 0),
+            500,
+            per_column=True,
         )
     return np.maximum(H, 0.0), n_iter
 

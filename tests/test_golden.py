@@ -18,7 +18,9 @@ from .conftest import golden_path
 
 CASES = ["separable_small", "separable_noisy", "ties", "trio", "chorale", "solointro"]
 REFINEMENT = {"greedy1": "none", "greedy2": "full", "greedyrep": "once"}
-KEY = re.compile(r"r(?P<rank>\d+)_(?P<method>snpa|greedy1|greedy2|greedyrep)_n(?P<n>[01])_J$")
+KEY = re.compile(
+    r"r(?P<rank>\d+)_(?P<method>snpa|greedy1|greedy2|greedyrep)_n(?P<n>[01])_J$"
+)
 # The reference selects column 72 three times here (it never excludes selected
 # columns); with exclusion the selection agrees up to the first repeat only.
 REPEAT_CASES = {
@@ -77,7 +79,9 @@ def test_kernels_reproduce_every_reference_index_set(case):
         kwargs = {} if method == "snpa" else {"allow_repeats": True}
         indices, _ = _select(golden["M"], rank, method, normalize, **kwargs)
         if not np.array_equal(indices, golden[key]):
-            mismatches.append(f"{key}: got {indices.tolist()}, want {golden[key].tolist()}")
+            mismatches.append(
+                f"{key}: got {indices.tolist()}, want {golden[key].tolist()}"
+            )
     assert not mismatches, "\n".join(mismatches)
 
 
@@ -100,9 +104,7 @@ def test_estimators_match_reference_indices(case):
         if (case, key) in REPEAT_CASES:
             if method == "greedy2":
                 continue  # no repeat left in its output: nothing to compare
-            first_repeat = next(
-                i for i in range(len(want)) if want[i] in want[:i]
-            )
+            first_repeat = next(i for i in range(len(want)) if want[i] in want[:i])
             ok = np.array_equal(got[:first_repeat], want[:first_repeat])
             ok &= len(set(got.tolist())) == len(got)
         else:

@@ -1,0 +1,177 @@
+"""Kernels: projections, fast gradient, NNLS, and the cross-check with the port."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.optimize import nnls
+
+from skl_sepnmf import _solvers
+from skl_sepnmf._solvers import (
+    _fgm_delta,
+    _nnls_block_pivoting,
+    _project_delta,
+    greedy_select,
+    nnls_activations,
+    snpa_select,
+)
+
+finite = st.floats(-10, 10, allow_nan=False, width=64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(np.float64, st.tuples(st.integers(2, 6), st.integers(1, 8)), elements=finite)
+)
+def test_delta_projection_lands_in_delta_and_is_idempotent(Y):
+    H = _project_delta(Y)
+    assert H.min() >= 0
+    assert np.all(H.sum(axis=0) <= 1 + 1e-12)
+    np.testing.assert_allclose(_project_delta(H), H, atol=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arrays(np.float64, (4, 1), elements=finite),
+    arrays(np.float64, (4, 20), elements=st.floats(0, 1, width=64)),
+)
+def test_delta_projection_is_the_nearest_point(y, candidates):
+    """No point of Delta (sampled) is closer to y than its projection."""
+    candidates = candidates / np.maximum(candidates.sum(axis=0), 1.0)
+    projection = _project_delta(y)
+    nearest = np.linalg.norm(y - projection)
+    assert np.all(np.linalg.norm(y - candidates, axis=0) >= nearest - 1e-12)
+
+
+def test_single_row_projection_keeps_the_reference_quirk():
+    """One selected frame: clip at 0, never cap at 1 (the goldens depend on it)."""
+    np.testing.assert_array_equal(
+        _project_delta(np.array([[-1.0, 0.5, 3.0]])), [[0.0, 0.5, 3.0]]
+    )
+    np.testing.assert_allclose(_project_delta(np.array([[3.0], [0.0]])), [[1.0], [0.0]])
+
+
+def test_fgm_never_increases_the_objective_from_its_start():
+    rng = np.random.default_rng(0)
+    M = rng.random((30, 50))
+    U = M[:, [3, 17, 29]]
+    UtU, UtM = U.T @ U, U.T @ M
+    start = _project_delta(rng.random((3, 50)))
+    weights, n_iter = _fgm_delta(UtU, UtM, start, float(np.sum(M**2)), 100)
+
+    def objective(H):
+        return np.linalg.norm(M - U @ H)
+
+    assert objective(weights) <= objective(start)
+    assert 1 <= n_iter <= 100
+    assert weights.min() >= 0 and weights.sum(axis=0).max() <= 1 + 1e-12
+
+
+def test_block_pivoting_matches_scipy_nnls():
+    rng = np.random.default_rng(1)
+    U = rng.random((40, 6))
+    M = rng.random((40, 80)) - 0.3 * rng.random((40, 80))
+    weights, _ = _nnls_block_pivoting(U.T @ U, U.T @ M, 100)
+    expected = np.column_stack([nnls(U, M[:, j])[0] for j in range(M.shape[1])])
+    np.testing.assert_allclose(weights, expected, atol=1e-10)
+
+
+def test_block_pivoting_handles_duplicated_components():
+    """A singular Gram matrix (the same template twice) still gives the optimum."""
+    rng = np.random.default_rng(2)
+    U = rng.random((20, 3))
+    U = np.column_stack([U, U[:, 0]])
+    M = rng.random((20, 15))
+    weights, _ = _nnls_block_pivoting(U.T @ U, U.T @ M, 100)
+    assert weights.min() >= 0
+    best = [nnls(U, M[:, j])[0] for j in range(M.shape[1])]
+    ours = np.linalg.norm(M - U @ weights)
+    theirs = np.linalg.norm(M - U @ np.column_stack(best))
+    assert ours <= theirs + 1e-9
+
+
+def test_activations_are_independent_of_the_batch():
+    """Row i's activations do not depend on which other rows are transformed."""
+    rng = np.random.default_rng(3)
+    X = rng.random((60, 25))
+    components = X[[2, 11, 40]]
+    full, _ = nnls_activations(X, components)
+    part, _ = nnls_activations(X[10:20], components)
+    np.testing.assert_allclose(part, full[10:20], rtol=1e-12, atol=1e-14)
+
+
+def _separable_data(rng, n_features=50, rank=5, n_mixed=120):
+    templates = rng.random((rank, n_features)) ** 3  # peaky, well conditioned
+    mixing = rng.dirichlet(np.ones(rank), size=n_mixed) * rng.uniform(
+        0.2, 0.9, (n_mixed, 1)
+    )
+    X = np.vstack([mixing @ templates, templates])
+    order = rng.permutation(X.shape[0])
+    pure = np.flatnonzero(order >= n_mixed)
+    return X[order], set(pure.tolist())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_snpa_recovers_the_pure_frames_of_separable_data(seed):
+    X, pure = _separable_data(np.random.default_rng(seed))
+    indices, weights = snpa_select(X, 5, normalize=False)
+    assert set(indices.tolist()) == pure
+    # and they explain every frame: the residual is zero
+    recon = X[indices].T @ weights
+    np.testing.assert_allclose(recon, X.T, atol=1e-6)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_snpa_agrees_with_the_literal_port(reference_port, seed, normalize):
+    rng = np.random.default_rng(seed)
+    X = rng.random((70, 30)) ** 2
+    ours, weights = snpa_select(X, 8, normalize=normalize)
+    theirs, their_weights = reference_port.snpa(X.T, 8, normalize)
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_allclose(weights, their_weights, atol=1e-6)
+
+
+@pytest.mark.parametrize("refinement", ["none", "once", "full"])
+@pytest.mark.parametrize("seed", range(3))
+def test_greedy_agrees_with_the_literal_port(reference_port, seed, refinement):
+    rng = np.random.default_rng(seed)
+    X = rng.random((70, 30)) ** 2
+    ours, _ = greedy_select(X, 6, refinement=refinement)
+    theirs, _ = reference_port.greedy(X.T, 6, True, refinement)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_greedy_blockwise_gram_equals_cached_gram(trio_spectrogram):
+    """Past the cache size the Gram rows are recomputed: same selection."""
+    X = trio_spectrogram.astype(np.float64)
+    cached, w_cached = greedy_select(X, 4)
+    blockwise, w_block = greedy_select(X, 4, gram_cache_bytes=0)
+    np.testing.assert_array_equal(cached, blockwise)
+    np.testing.assert_allclose(w_cached, w_block, atol=1e-8)
+
+
+def test_greedy_scores_are_computed_in_bounded_blocks(monkeypatch):
+    """Shrinking the block size changes nothing but the number of blocks."""
+    rng = np.random.default_rng(4)
+    X = rng.random((90, 20))
+    reference, _ = greedy_select(X, 5)
+    monkeypatch.setattr(_solvers, "_SCORE_BLOCK_BYTES", 8 * 90 * 7)
+    blocked, _ = greedy_select(X, 5)
+    np.testing.assert_array_equal(reference, blocked)
+
+
+def test_snpa_tolerance_stops_on_exactly_separable_data():
+    X, pure = _separable_data(np.random.default_rng(5))
+    indices, _ = snpa_select(X, None, normalize=False)
+    assert set(indices.tolist()) == pure
+
+
+def test_all_zero_data_selects_nothing():
+    indices, weights = snpa_select(np.zeros((5, 3)), 2)
+    assert indices.size == 0 and weights.shape == (0, 5)
+    indices, weights = greedy_select(np.zeros((5, 3)), 2)
+    assert indices.size == 0 and weights.shape == (0, 5)
