@@ -19,18 +19,6 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative, valida
 
 from ._solvers import greedy_select, nnls_activations, snpa_select
 
-_RESIDUAL_BLOCK_ROWS = 4096
-
-
-def _frobenius_residual(X, activations, components) -> float:
-    """``||X - activations @ components||_F`` in float64, in row blocks."""
-    total = 0.0
-    for start in range(0, X.shape[0], _RESIDUAL_BLOCK_ROWS):
-        rows = slice(start, start + _RESIDUAL_BLOCK_ROWS)
-        diff = np.asarray(X[rows], dtype=np.float64) - activations[rows] @ components
-        total += np.einsum("ij,ij->", diff, diff)
-    return float(np.sqrt(total))
-
 
 def check_n_components(n_components, n_samples: int, estimator_name: str) -> None:
     """Refuse to select more frames than the data has."""
@@ -135,8 +123,7 @@ class _BaseSeparableNMF(
         self.indices_ = indices
         self.components_ = X[indices].copy()
         self.n_components_ = indices.size
-        activations, _ = nnls_activations(X, self.components_)
-        self.reconstruction_err_ = _frobenius_residual(X, activations, self.components_)
+        activations, _, self.reconstruction_err_ = nnls_activations(X, self.components_)
         self.n_iter_ = n_steps
         return activations.astype(X.dtype, copy=False)
 
@@ -156,7 +143,7 @@ class _BaseSeparableNMF(
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         check_non_negative(X, f"{type(self).__name__} (input X)")
-        activations, _ = nnls_activations(X, self.components_)
+        activations = nnls_activations(X, self.components_)[0]
         return activations.astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):

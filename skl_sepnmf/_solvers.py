@@ -41,7 +41,7 @@ _SCORE_TIE_TOL = 1e-10
 # The greedy score needs the n x n Gram matrix of the frames.  It is kept in
 # memory up to this size and otherwise recomputed in row blocks at every pick.
 GRAM_CACHE_BYTES = 2 * 1024**3
-_SCORE_BLOCK_BYTES = 16 * 1024**2
+_SCORE_BLOCK_BYTES = 4 * 1024**2  # ~64 rows of 8,000 frames: stays in cache
 
 
 def _unit_simplex_projection(Y: Float64Array) -> Float64Array:
@@ -268,9 +268,11 @@ def snpa_select(
     """
     n_samples = X.shape[0]
     limit = n_samples if n_components is None else min(n_components, n_samples)
+    X = np.asarray(X, dtype=np.float64)
+    # Normalization is applied to the Gram products, never to a copy of X:
+    # <s_i x_i, s_j x_j> = s_i s_j <x_i, x_j>.
     scale = _normalization_scale(X, normalize)
-    Xs = X * scale[:, None] if normalize else np.asarray(X, dtype=np.float64)
-    sq_norms = np.einsum("ij,ij->i", Xs, Xs)
+    sq_norms = np.einsum("ij,ij->i", X, X) * scale**2
     sq_norm_total = sq_norms.sum()
     max_sq_norm = sq_norms.max() if n_samples else 0.0
     residual = sq_norms.copy()
@@ -284,7 +286,7 @@ def snpa_select(
         tied = np.flatnonzero((largest - residual) / largest <= _TIE_TOL)
         chosen = int(tied[np.argmax(sq_norms[tied])])
         indices.append(chosen)
-        UtM = np.vstack([UtM, Xs @ Xs[chosen]])
+        UtM = np.vstack([UtM, (X @ X[chosen]) * (scale * scale[chosen])])
         UtU = UtM[:, indices]
         if weights is not None:
             weights = _append_one_hot(weights, chosen)
@@ -443,11 +445,18 @@ def _solve_passive_sets(
     the distinct passive sets, never over frames.
     """
     solution = np.zeros((UtU.shape[0], columns.size))
-    patterns, group = np.unique(passive[:, columns].T, axis=0, return_inverse=True)
+    r = UtU.shape[0]
+    if r <= 62:  # one integer code per passive set: a fast 1-D unique
+        codes = (1 << np.arange(r, dtype=np.int64)) @ passive[:, columns]
+        codes, group = np.unique(codes, return_inverse=True)
+        patterns = ((codes[:, None] >> np.arange(r)) & 1).astype(bool)
+    else:
+        patterns, group = np.unique(passive[:, columns].T, axis=0, return_inverse=True)
+    group = group.ravel()
     for pattern_id, free in enumerate(patterns):
         if not free.any():
             continue
-        members = np.flatnonzero(group.ravel() == pattern_id)
+        members = np.flatnonzero(group == pattern_id)
         gram = UtU[np.ix_(free, free)]
         rhs = UtM[np.ix_(free, columns[members])]
         try:
@@ -521,7 +530,7 @@ def _nnls_block_pivoting(
 
 def nnls_activations(
     X: NDArray, components: NDArray, max_iter: int = 500
-) -> tuple[Float64Array, int]:
+) -> tuple[Float64Array, int, float]:
     """Nonnegative least squares activations of each row of X on ``components``.
 
     Solves ``min_{w_i >= 0} ||x_i - components.T @ w_i||`` exactly for every row
@@ -536,11 +545,34 @@ def nnls_activations(
     activations : ndarray of shape (n_samples, n_components)
     n_iter : int
         Pivoting steps taken.
+    error : float
+        ``||X - activations @ components||_F``.
     """
     if components.shape[0] == 0:
-        return np.zeros((X.shape[0], 0)), 0
+        return np.zeros((X.shape[0], 0)), 0, float(np.sqrt(_sq_frobenius(X)))
     C = np.asarray(components, dtype=np.float64)
     UtU = C @ C.T
     UtM = np.asarray((X @ components.T).T, dtype=np.float64)
     weights, n_iter = _nnls_block_pivoting(UtU, UtM, max_iter)
-    return weights.T, n_iter
+    sq_norm = _sq_frobenius(X)
+    sq_error = sq_norm - 2 * np.vdot(weights, UtM) + np.vdot(UtU, weights @ weights.T)
+    if sq_error < 1e-6 * sq_norm:
+        # the Gram expansion has cancelled most digits: take the direct form
+        sq_error = _sq_frobenius(X, weights.T, C)
+    return weights.T, n_iter, float(np.sqrt(max(sq_error, 0.0)))
+
+
+_ROW_BLOCK = 4096
+
+
+def _sq_frobenius(X: NDArray, activations=None, components=None) -> float:
+    """``||X||_F^2``, or ``||X - activations @ components||_F^2``, in float64,
+    in row blocks (no n x m temporary)."""
+    total = 0.0
+    for start in range(0, X.shape[0], _ROW_BLOCK):
+        rows = slice(start, start + _ROW_BLOCK)
+        block = np.asarray(X[rows], dtype=np.float64)
+        if activations is not None:
+            block = block - activations[rows] @ components
+        total += float(np.einsum("ij,ij->", block, block))
+    return total

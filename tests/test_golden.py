@@ -150,7 +150,7 @@ def test_activations_at_least_as_accurate_as_reference_hals(case):
         if not key.endswith("_Hnnls"):
             continue
         J = golden[key.replace("_Hnnls", "_J")]
-        activations, _ = nnls_activations(M.T, M.T[J])
+        activations = nnls_activations(M.T, M.T[J])[0]
         assert activations.min() >= 0
         ours = np.linalg.norm(M - M[:, J] @ activations.T)
         theirs = np.linalg.norm(M - M[:, J] @ golden[key])

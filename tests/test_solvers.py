@@ -98,8 +98,8 @@ def test_activations_are_independent_of_the_batch():
     rng = np.random.default_rng(3)
     X = rng.random((60, 25))
     components = X[[2, 11, 40]]
-    full, _ = nnls_activations(X, components)
-    part, _ = nnls_activations(X[10:20], components)
+    full = nnls_activations(X, components)[0]
+    part = nnls_activations(X[10:20], components)[0]
     np.testing.assert_allclose(part, full[10:20], rtol=1e-12, atol=1e-14)
 
 
