@@ -41,7 +41,7 @@ def separable_fit(estimator, X, stacklevel=2):
     """
     name = type(estimator).__name__
     check_n_components(estimator.n_components, X.shape[0], name)
-    indices, n_steps = estimator._select(np.asarray(X, dtype=np.float64))
+    indices, n_steps = estimator._select(X)
     requested = estimator.n_components
     if requested is not None and len(indices) < requested:
         warnings.warn(

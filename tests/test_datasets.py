@@ -1,0 +1,53 @@
+"""Seed protocol and stem folders, on the real recordings in ../shared/data."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+
+from skl_sepnmf.datasets import load_seed_mixture, load_stems
+
+from .conftest import DATA_DIR
+
+
+def test_seed_mixture_follows_the_notebook_protocol():
+    folder = DATA_DIR / "seed"
+    if not folder.exists():
+        pytest.skip(f"{folder} is absent")
+    mixture, sources, sr = load_seed_mixture(folder)
+    assert sr == 22050
+    assert mixture.shape == (352800,)  # the notebook's "Dimension of x"
+    assert sources.shape == (7, 352800)
+    np.testing.assert_allclose(sources.min(axis=1), -1 / 7, atol=1e-7)
+    np.testing.assert_allclose(sources.max(axis=1), 1 / 7, atol=1e-7)
+    np.testing.assert_allclose(mixture, sources.sum(axis=0), atol=1e-6)
+    S = librosa.stft(mixture, n_fft=4096, hop_length=1024)
+    assert S.shape == (2049, 345)  # the notebook's M
+
+
+def test_seed_mixture_names_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="'piano1'"):
+        load_seed_mixture(tmp_path)
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        load_seed_mixture(tmp_path / "nowhere")
+
+
+def test_stems_sum_to_the_rendered_mixture():
+    folder = DATA_DIR / "dev" / "trio"
+    if not folder.exists():
+        pytest.skip(f"{folder} is absent")
+    mixture, sources, sr, names = load_stems(folder)
+    assert names == ["clarinet", "piano", "strings"]
+    assert sr == 16000 and sources.shape == (3, 160000)
+    rendered, _ = sf.read(folder / "mix.flac", dtype="float32")
+    np.testing.assert_array_equal(mixture, rendered)
+
+
+def test_stems_keep_channels(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        sf.write(tmp_path / f"{name}.wav", rng.uniform(-0.4, 0.4, (800, 2)), 8000)
+    mixture, sources, sr, _ = load_stems(tmp_path)
+    assert sources.shape == (2, 2, 800) and mixture.shape == (2, 800)
