@@ -186,7 +186,8 @@ class NMF(_SklearnNMF):
         selector = _SEPARABLE_INITS[self.init](n_components=n_components)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            indices, _ = separable_fit(selector, np.asarray(X, dtype=np.float64))
+            selection, _ = separable_fit(selector, np.asarray(X, dtype=np.float64))
+        indices = selection.indices
         if indices.size < n_components:
             raise ValueError(
                 f"NMF(init={self.init!r}): the separable selection found only "

@@ -37,11 +37,12 @@ def separable_fit(estimator, X, stacklevel=2):
 
     Shared by the separable estimators and by ``NMF(init="snpa"|"greedy")``.
     ``stacklevel`` is passed to :func:`warnings.warn`, so that the warning
-    points at the user's line. Returns ``(indices, n_steps)``.
+    points at the user's line. Returns ``(selection, n_steps)``.
     """
     name = type(estimator).__name__
     check_n_components(estimator.n_components, X.shape[0], name)
-    indices, n_steps = estimator._select(X)
+    selection, n_steps = estimator._select(X)
+    indices = selection.indices
     requested = estimator.n_components
     if requested is not None and len(indices) < requested:
         warnings.warn(
@@ -52,7 +53,7 @@ def separable_fit(estimator, X, stacklevel=2):
             UserWarning,
             stacklevel=stacklevel,
         )
-    return indices, n_steps
+    return selection, n_steps
 
 
 class _BaseSeparableNMF(
@@ -75,7 +76,7 @@ class _BaseSeparableNMF(
 
     @abstractmethod
     def _select(self, X):
-        """Run the selection kernel on float64 X: return (indices, n_steps)."""
+        """Run the selection kernel on float64 X: return (Selection, n_steps)."""
 
     def fit(self, X, y=None):
         """Select the frames that span the data.
@@ -118,11 +119,17 @@ class _BaseSeparableNMF(
     def _fit(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         check_non_negative(X, f"{type(self).__name__} (input X)")
+        # Selection runs in float64 so that float32 input selects the same frames
         # the user's frame: separable_fit < _fit < _fit_context < fit(_transform)
-        indices, n_steps = separable_fit(self, X, stacklevel=5)
+        selection, n_steps = separable_fit(
+            self, np.asarray(X, dtype=np.float64), stacklevel=5
+        )
+        indices = selection.indices
         self.indices_ = indices
         self.components_ = X[indices].copy()
         self.n_components_ = indices.size
+        # the same computation as transform, so that fit_transform(X) equals
+        # fit(X).transform(X) even where the activations are not unique
         activations, _, self.reconstruction_err_ = nnls_activations(X, self.components_)
         self.n_iter_ = n_steps
         return activations.astype(X.dtype, copy=False)
@@ -285,14 +292,14 @@ class SNPA(_BaseSeparableNMF):
     )
 
     def _select(self, X):
-        indices, _ = snpa_select(
+        selection = snpa_select(
             X,
             self.n_components,
             normalize=self.normalize,
             tol=self.tol,
             max_iter=self.max_iter,
         )
-        return indices, indices.size
+        return selection, selection.indices.size
 
 
 class GreedySNPA(_BaseSeparableNMF):
@@ -419,7 +426,7 @@ class GreedySNPA(_BaseSeparableNMF):
         self.refinement = refinement
 
     def _select(self, X):
-        indices, _ = greedy_select(
+        selection = greedy_select(
             X,
             self.n_components,
             normalize=self.normalize,
@@ -427,5 +434,6 @@ class GreedySNPA(_BaseSeparableNMF):
             tol=self.tol,
             max_iter=self.max_iter,
         )
-        replacements = {"none": 0, "once": 1, "full": indices.size}[self.refinement]
-        return indices, indices.size + min(replacements, indices.size)
+        n_selected = selection.indices.size
+        replacements = {"none": 0, "once": 1, "full": n_selected}[self.refinement]
+        return selection, n_selected + min(replacements, n_selected)

@@ -21,7 +21,7 @@ used to cross-check them.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +42,15 @@ _SCORE_TIE_TOL = 1e-10
 # memory up to this size and otherwise recomputed in row blocks at every pick.
 GRAM_CACHE_BYTES = 2 * 1024**3
 _SCORE_BLOCK_BYTES = 4 * 1024**2  # ~64 rows of 8,000 frames: stays in cache
+
+
+class Selection(NamedTuple):
+    """What a selection kernel returns."""
+
+    indices: NDArray[np.intp]
+    """Selected rows of X, in the order the algorithm leaves them."""
+    weights: Float64Array
+    """(n_selected, n_samples): weights of every (normalized) frame."""
 
 
 def _unit_simplex_projection(Y: Float64Array) -> Float64Array:
@@ -252,7 +261,7 @@ def snpa_select(
     normalize: bool = True,
     tol: float = 1e-9,
     max_iter: int = 100,
-) -> tuple[NDArray[np.intp], Float64Array]:
+) -> Selection:
     """Successive Nonnegative Projection Algorithm (SNPA v3) on the rows of X.
 
     Parameters
@@ -270,10 +279,9 @@ def snpa_select(
 
     Returns
     -------
-    indices : ndarray of shape (n_selected,)
-        Selected rows of X, in extraction order.
-    weights : ndarray of shape (n_selected, n_samples)
-        Weights in Delta of every (normalized) frame on the selected ones.
+    Selection
+        ``indices`` in extraction order; ``weights`` in Delta of every
+        (normalized) frame on the selected ones.
     """
     n_samples = X.shape[0]
     limit = n_samples if n_components is None else min(n_components, n_samples)
@@ -303,7 +311,7 @@ def snpa_select(
         residual = _residual_sq_norms(sq_norms, UtU, UtM, weights)
     if weights is None:
         weights = np.empty((0, n_samples))
-    return np.asarray(indices, dtype=np.intp), weights
+    return Selection(np.asarray(indices, dtype=np.intp), weights)
 
 
 class _FrameGram:
@@ -369,7 +377,7 @@ def greedy_select(
     max_iter: int = 100,
     gram_cache_bytes: int = GRAM_CACHE_BYTES,
     allow_repeats: bool = False,
-) -> tuple[NDArray[np.intp], Float64Array]:
+) -> Selection:
     """Greedy XRAY-like selection with SNPA's projection (the notebook's variant).
 
     Parameters
@@ -395,10 +403,9 @@ def greedy_select(
 
     Returns
     -------
-    indices : ndarray of shape (n_selected,)
-    weights : ndarray of shape (n_selected, n_samples)
-        The FGM weights (in Delta) with ``refinement="none"``, otherwise the
-        nonnegative least squares weights refitted by HALS.
+    Selection
+        ``weights`` are the FGM weights (in Delta) with ``refinement="none"``,
+        otherwise the nonnegative least squares weights refitted by HALS.
     """
     n_samples = X.shape[0]
     limit = n_samples if n_components is None else min(n_components, n_samples)
@@ -428,9 +435,9 @@ def greedy_select(
         weights, _ = _fgm_delta(UtM[:, indices], UtM, weights, sq_norm_total, max_iter)
         residual = _residual_sq_norms(sq_norms, UtM[:, indices], UtM, weights)
     if weights is None:
-        return np.empty(0, dtype=np.intp), np.empty((0, n_samples))
-    if refinement == "none":
-        return np.asarray(indices, dtype=np.intp), weights
+        weights = np.empty((0, n_samples))
+    if weights.shape[0] == 0 or refinement == "none":
+        return Selection(np.asarray(indices, dtype=np.intp), weights)
 
     n_replacements = len(indices) if refinement == "full" else 1
     for _ in range(n_replacements):
@@ -442,7 +449,7 @@ def greedy_select(
         UtM = np.vstack([UtM, gram.rows(chosen)])
         weights = _append_one_hot(weights, chosen)
     weights, _ = _hals_nnls(UtM[:, indices], UtM, weights, max_iter)
-    return np.asarray(indices, dtype=np.intp), weights
+    return Selection(np.asarray(indices, dtype=np.intp), weights)
 
 
 def _solve_passive_sets(
@@ -564,7 +571,7 @@ def nnls_activations(
     UtM = np.asarray((X @ components.T).T, dtype=np.float64)
     weights, n_iter = _nnls_block_pivoting(UtU, UtM, max_iter)
     sq_norm = _sq_frobenius(X)
-    sq_error = sq_norm - 2 * np.vdot(weights, UtM) + np.vdot(UtU, weights @ weights.T)
+    sq_error = sq_norm - 2 * np.vdot(weights, UtM) + np.vdot(weights, UtU @ weights)
     if sq_error < 1e-6 * sq_norm:
         # the Gram expansion has cancelled most digits: take the direct form
         sq_error = _sq_frobenius(X, weights.T, C)

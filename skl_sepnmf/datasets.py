@@ -65,6 +65,7 @@ def load_seed_mixture(directory):
     ((352800,), (7, 352800), 22050)
     """
     import librosa
+    import soundfile as sf
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -72,7 +73,11 @@ def load_seed_mixture(directory):
     n_sources = len(SEED_SOURCES)
     sources = []
     for name in SEED_SOURCES:
-        signal, _ = librosa.load(_find_audio(directory, name), sr=SEED_SR, mono=True)
+        # what librosa.load(path) does: mono by channel mean, soxr_hq resampling
+        data, rate = sf.read(
+            _find_audio(directory, name), dtype="float32", always_2d=True
+        )
+        signal = librosa.resample(data.mean(axis=1), orig_sr=rate, target_sr=SEED_SR)
         signal = signal - signal.min()
         sources.append((2 / n_sources) * signal / signal.max() - 1 / n_sources)
     length = min(len(s) for s in sources)
