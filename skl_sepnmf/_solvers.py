@@ -21,10 +21,12 @@ used to cross-check them.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_info, threadpool_limits
 
 Float64Array = NDArray[np.float64]
 
@@ -338,24 +340,48 @@ def _greedy_scores(
     indices: list[int],
     weights: Float64Array | None,
     UtM: Float64Array,
+    pool: ThreadPoolExecutor | None = None,
 ) -> Float64Array:
     """``score_j = sum_i max(0, <r_i, m_j / ||m_j||>)`` for every frame j.
 
-    Built from Gram pieces, ``R^T Mn = (K - H^T K[J]) diag(1/||m_j||)``, one block
-    of candidates at a time so that the n x n matrix is never held twice.
+    Built from Gram pieces, ``R^T Mn = (K - H^T K[J]) diag(1/||m_j||)``, one
+    cache-sized block of candidates at a time, so that nothing n x n is held
+    beyond the Gram matrix itself.  The passes are memory-bound; with a
+    ``pool`` its threads share the blocks (a block's arithmetic does not depend
+    on the thread, so neither do the scores).
     """
     n = inv_norms.size
     block = max(1, _SCORE_BLOCK_BYTES // (8 * max(n, 1)))
     scores = np.empty(n)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        inner = gram.rows(slice(start, stop))
-        # out of place: the rows may be a view of the cached Gram matrix
-        inner = inner - UtM[:, start:stop].T @ weights if indices else inner.copy()
-        np.maximum(inner, 0.0, out=inner)
-        scores[start:stop] = inner.sum(axis=1)
+
+    def score_blocks(starts):
+        for start in starts:
+            stop = min(start + block, n)
+            inner = gram.rows(slice(start, stop))
+            # out of place: the rows may be a view of the cached Gram matrix
+            if indices:
+                inner = inner - UtM[:, start:stop].T @ weights
+            else:
+                inner = inner.copy()
+            np.maximum(inner, 0.0, out=inner)
+            scores[start:stop] = inner.sum(axis=1)
+
+    starts = range(0, n, block)
+    if pool is None:
+        score_blocks(starts)
+    else:
+        n_threads = pool._max_workers
+        list(pool.map(score_blocks, [starts[i::n_threads] for i in range(n_threads)]))
     scores *= inv_norms
     return scores
+
+
+def _blas_threads() -> int:
+    """Threads the BLAS may use here: the budget for the score passes too."""
+    counts = [
+        info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
+    ]
+    return max(1, min(counts)) if counts else 1
 
 
 def _pick_best(scores: Float64Array, excluded: list[int]) -> int:
@@ -419,37 +445,51 @@ def greedy_select(
     sq_norm_total = sq_norms.sum()
     max_sq_norm = sq_norms.max() if n_samples else 0.0
 
-    indices: list[int] = []
-    UtM = np.empty((0, n_samples))
-    weights = None
-    residual = sq_norms
-    while (
-        len(indices) < limit and max_sq_norm > 0 and residual.max() / max_sq_norm > tol
-    ):
-        scores = _greedy_scores(gram, inv_norms, indices, weights, UtM)
-        chosen = _pick_best(scores, [] if allow_repeats else indices)
-        indices.append(chosen)
-        UtM = np.vstack([UtM, gram.rows(chosen)])
-        if weights is not None:
+    def select(pool):
+        def best_frame(indices, weights, UtM):
+            scores = _greedy_scores(gram, inv_norms, indices, weights, UtM, pool)
+            return _pick_best(scores, [] if allow_repeats else indices)
+
+        indices: list[int] = []
+        UtM = np.empty((0, n_samples))
+        weights = None
+        residual = sq_norms
+        while (
+            len(indices) < limit
+            and max_sq_norm > 0
+            and residual.max() / max_sq_norm > tol
+        ):
+            chosen = best_frame(indices, weights, UtM)
+            indices.append(chosen)
+            UtM = np.vstack([UtM, gram.rows(chosen)])
+            if weights is not None:
+                weights = _append_one_hot(weights, chosen)
+            UtU = UtM[:, indices]
+            weights, _ = _fgm_delta(UtU, UtM, weights, sq_norm_total, max_iter)
+            residual = _residual_sq_norms(sq_norms, UtU, UtM, weights)
+        if weights is None:
+            weights = np.empty((0, n_samples))
+        if weights.shape[0] == 0 or refinement == "none":
+            return Selection(np.asarray(indices, dtype=np.intp), weights)
+
+        n_replacements = len(indices) if refinement == "full" else 1
+        for _ in range(n_replacements):
+            indices, UtM = indices[1:], UtM[1:]
+            weights, _ = _hals_nnls(UtM[:, indices], UtM, weights[1:], max_iter)
+            chosen = best_frame(indices, weights, UtM)
+            indices.append(chosen)
+            UtM = np.vstack([UtM, gram.rows(chosen)])
             weights = _append_one_hot(weights, chosen)
-        weights, _ = _fgm_delta(UtM[:, indices], UtM, weights, sq_norm_total, max_iter)
-        residual = _residual_sq_norms(sq_norms, UtM[:, indices], UtM, weights)
-    if weights is None:
-        weights = np.empty((0, n_samples))
-    if weights.shape[0] == 0 or refinement == "none":
+        weights, _ = _hals_nnls(UtM[:, indices], UtM, weights, max_iter)
         return Selection(np.asarray(indices, dtype=np.intp), weights)
 
-    n_replacements = len(indices) if refinement == "full" else 1
-    for _ in range(n_replacements):
-        indices, UtM = indices[1:], UtM[1:]
-        weights, _ = _hals_nnls(UtM[:, indices], UtM, weights[1:], max_iter)
-        scores = _greedy_scores(gram, inv_norms, indices, weights, UtM)
-        chosen = _pick_best(scores, [] if allow_repeats else indices)
-        indices.append(chosen)
-        UtM = np.vstack([UtM, gram.rows(chosen)])
-        weights = _append_one_hot(weights, chosen)
-    weights, _ = _hals_nnls(UtM[:, indices], UtM, weights, max_iter)
-    return Selection(np.asarray(indices, dtype=np.intp), weights)
+    n_threads = _blas_threads()
+    if n_threads <= 1:
+        return select(None)
+    # The score passes are memory-bound numpy work: threads share them, while
+    # BLAS (only small products from here on) runs single-threaded beside them.
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+        return select(pool)
 
 
 def _solve_passive_sets(
