@@ -1,0 +1,163 @@
+"""Metrics against their textbook formulas, edge cases, matching and scorers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skl_sepnmf.metrics import (
+    SCORE_CAP_DB,
+    make_separation_scorer,
+    match_sources,
+    separation_scores,
+    si_sdr,
+    si_sdr_scorer,
+    snr,
+    snr_scorer,
+)
+
+
+@pytest.fixture
+def signals():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((3, 500)), rng.standard_normal((3, 500))
+
+
+def test_snr_is_the_textbook_formula(signals):
+    s, noise = signals
+    estimate = s + 0.3 * noise
+    expected = [
+        20 * np.log10(np.linalg.norm(a) / np.linalg.norm(a - b))
+        for a, b in zip(s, estimate, strict=True)
+    ]
+    np.testing.assert_allclose(snr(s, estimate), expected, rtol=1e-12)
+    assert snr(s[0], estimate[0]) == pytest.approx(expected[0])
+
+
+def test_si_sdr_is_the_textbook_formula_and_scale_invariant(signals):
+    s, noise = signals
+    estimate = 0.7 * s[0] + 0.2 * noise[0]
+    alpha = estimate @ s[0] / (s[0] @ s[0])
+    target = alpha * s[0]
+    expected = 10 * np.log10(target @ target / np.sum((estimate - target) ** 2))
+    assert si_sdr(s[0], estimate) == pytest.approx(expected, rel=1e-12)
+    assert si_sdr(s[0], 5 * estimate) == pytest.approx(expected, rel=1e-12)
+    shifted = estimate + 3.0
+    assert si_sdr(s[0] + 1.0, shifted, zero_mean=True) == pytest.approx(
+        si_sdr(s[0] - s[0].mean(), shifted - shifted.mean())
+    )
+
+
+def test_metrics_broadcast_over_leading_axes(signals):
+    s, noise = signals
+    estimates = s[None] + 0.1 * np.stack([noise, 2 * noise])
+    assert snr(s, estimates).shape == (2, 3)
+    assert si_sdr(s, estimates).shape == (2, 3)
+
+
+@pytest.mark.parametrize("metric", [snr, si_sdr])
+def test_silent_and_exact_cases_are_finite_and_documented(metric):
+    silence, tone = np.zeros(64), np.sin(np.arange(64.0))
+    assert metric(tone, tone) == SCORE_CAP_DB  # exact estimate
+    assert metric(silence, silence) == SCORE_CAP_DB  # silence found
+    assert metric(silence, tone) == -SCORE_CAP_DB  # sound where there is none
+    values = metric(np.stack([silence, tone]), np.stack([tone, silence]))
+    assert np.all(np.isfinite(values))
+
+
+@pytest.mark.parametrize("metric", [snr, si_sdr])
+def test_mismatched_shapes_are_named(metric):
+    with pytest.raises(ValueError, match=r"\(2, 100\) and \(2, 90\)"):
+        metric(np.ones((2, 100)), np.ones((2, 90)))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        metric(np.ones((2, 100)), np.ones((3, 100)))
+    with pytest.raises(ValueError, match="nan or inf"):
+        metric(np.ones(4), np.array([1, np.nan, 1, 1]))
+
+
+def test_hungarian_matching_recovers_a_permutation(signals):
+    s, noise = signals
+    estimates = s[[2, 0, 1]] + 0.1 * noise
+    matched, scores = match_sources(s, estimates)
+    assert matched.tolist() == [1, 2, 0]
+    np.testing.assert_allclose(scores, snr(s, estimates[matched]))
+
+
+def test_best_matching_allows_repeats_hungarian_does_not():
+    refs = np.array([[1.0, 0.0, 0.0, 0.0], [0.9, 0.1, 0.0, 0.0]])
+    estimates = np.array([[1.0, 0.05, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    best, _ = match_sources(refs, estimates, method="best")
+    one_to_one, _ = match_sources(refs, estimates)
+    assert best.tolist() == [0, 0]
+    assert sorted(one_to_one.tolist()) == [0, 1]
+
+
+def test_fewer_estimates_score_missing_references_as_silence(signals):
+    s, _ = signals
+    matched, scores = match_sources(s, s[:1])
+    assert matched.tolist() == [0, -1, -1]
+    assert scores[0] == SCORE_CAP_DB
+    np.testing.assert_allclose(scores[1:], 0.0)  # snr(s, 0) = 0 dB
+
+
+def test_extra_estimates_are_ignored(signals):
+    s, noise = signals
+    estimates = np.concatenate([noise, s[::-1]])
+    matched, scores = match_sources(s, estimates)
+    assert matched.tolist() == [5, 4, 3]
+    np.testing.assert_allclose(scores, SCORE_CAP_DB)
+
+
+@pytest.mark.parametrize("metric", [snr, si_sdr])
+def test_pairwise_gram_form_equals_direct_evaluation(signals, metric):
+    s, noise = signals
+    estimates = np.concatenate([s + 0.5 * noise, 0.3 * noise])
+    _, fast = match_sources(s, estimates, metric=metric, method="best")
+
+    def direct(reference, estimate):  # forces the per-pair path
+        return metric(reference, estimate)
+
+    _, slow = match_sources(s, estimates, metric=direct, method="best")
+    np.testing.assert_allclose(fast, slow, rtol=1e-9)
+
+
+def test_multichannel_sources_are_scored_as_one_signal(signals):
+    s, noise = signals
+    stereo = np.stack([s, s[::-1]], axis=1)  # (3, 2, 500)
+    estimate = stereo + 0.1 * np.stack([noise, noise], axis=1)
+    matched, scores = match_sources(stereo, estimate)
+    assert matched.tolist() == [0, 1, 2]
+    expected = snr(stereo.reshape(3, -1), estimate.reshape(3, -1))
+    np.testing.assert_allclose(scores, expected)
+    with pytest.raises(ValueError, match="same channels and length"):
+        match_sources(stereo, s)
+
+
+def test_separation_scores_table(signals):
+    s, noise = signals
+    table = separation_scores(s, s[::-1] + 0.1 * noise)
+    assert table["estimate"].tolist() == [2, 1, 0]
+    assert set(table) == {"reference", "estimate", "snr", "si_sdr"}
+    assert np.all(table["si_sdr"] >= table["snr"] - 1e-9)  # SI-SDR forgives gain
+
+
+class _Identity:
+    """Returns the sources it is handed: a perfect 'separator'."""
+
+    def transform(self, X):
+        return X
+
+
+def test_scorers_average_matched_scores_over_mixtures(signals):
+    s, noise = signals
+    Y = np.stack([s, s])
+    X = np.stack([s[::-1], s + 0.1 * noise])
+    per_mixture = [SCORE_CAP_DB, snr(s, s + 0.1 * noise).mean()]
+    assert snr_scorer(_Identity(), X, Y) == pytest.approx(np.mean(per_mixture))
+    assert si_sdr_scorer(_Identity(), X, Y) > 0
+    scorer = make_separation_scorer("snr", matching="best")
+    assert scorer(_Identity(), X, Y) == pytest.approx(np.mean(per_mixture))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        make_separation_scorer("sdr")
+    with pytest.raises(ValueError, match="2 sets of reference sources for 1"):
+        snr_scorer(_Identity(), X[:1], Y)
