@@ -6,7 +6,8 @@ magnitude spectrogram transposed, one row per frame (``|STFT|.T``).
 
 from ._nmf import NMF
 from ._separable import SNPA, GreedySNPA
+from ._separator import SpectrogramSeparator
 
 __version__ = "0.1.0"
 
-__all__ = ["NMF", "SNPA", "GreedySNPA", "__version__"]
+__all__ = ["NMF", "SNPA", "GreedySNPA", "SpectrogramSeparator", "__version__"]
