@@ -32,7 +32,11 @@ def _check_waveforms(X) -> tuple[list[np.ndarray], bool]:
     if isinstance(X, (list, tuple)) and len({np.shape(x) for x in X}) > 1:
         waveforms = [
             check_array(
-                x, ensure_2d=False, dtype=[np.float64, np.float32], input_name=f"X[{i}]"
+                x,
+                ensure_2d=False,
+                allow_nd=True,
+                dtype=[np.float64, np.float32],
+                input_name=f"X[{i}]",
             )
             for i, x in enumerate(X)
         ]
@@ -350,7 +354,12 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             activations = estimator.transform(frames)
             groups = self.groups_
         length = waveform.shape[-1]
-        sources = np.empty((len(groups),) + waveform.shape, dtype=waveform.dtype)
+        # Silent sources complete the output when the factorization found fewer
+        # components than sources asked for (down to none, for silent audio).
+        n_out = max(len(groups), self.n_sources or 0)
+        if not groups:
+            n_out = max(n_out, getattr(estimator, "n_components", None) or 0)
+        sources = np.zeros((n_out,) + waveform.shape, dtype=waveform.dtype)
         spectra = masked_sources(
             stft, activations, estimator.components_, groups, self.mask, self.power
         )

@@ -109,6 +109,8 @@ def masked_sources(
       (first source on ties).
     """
     shape = mixture_stft.shape
+    if not groups:
+        return
     dtype = np.float32 if mixture_stft.dtype == np.complex64 else np.float64
 
     def model(k):

@@ -1,0 +1,189 @@
+"""SpectrogramSeparator: shapes, masks, channels, modes, grid search."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skl_sepnmf import NMF, SNPA, GreedySNPA, SpectrogramSeparator
+from skl_sepnmf.datasets import load_stems
+from skl_sepnmf.metrics import snr_scorer
+
+from .conftest import DATA_DIR
+
+SR = 8000
+
+
+def _tone(f0, seconds, decay):
+    t = np.arange(int(seconds * SR)) / SR
+    k = np.arange(1, 6)[:, None]
+    return (decay ** (k - 1) * np.sin(2 * np.pi * f0 * k * t)).sum(axis=0) * 0.2
+
+
+@pytest.fixture(scope="module")
+def duet():
+    """Two instruments, each alone for a second, then together."""
+    a, b = _tone(220, 1.0, 0.7), _tone(660, 1.0, 0.2)
+    sources = np.stack(
+        [
+            np.concatenate([a, np.zeros_like(b), a]),
+            np.concatenate([np.zeros_like(a), b, b]),
+        ]
+    )
+    return sources.sum(axis=0), sources
+
+
+def test_soft_masks_sum_to_the_mixture(duet):
+    mixture, _ = duet
+    sources = SpectrogramSeparator(SNPA(4), n_fft=512).fit_transform(mixture[None])
+    assert sources.shape == (1, 4, mixture.size)
+    np.testing.assert_allclose(sources[0].sum(axis=0), mixture, atol=1e-6)
+
+
+def test_binary_masks_partition_the_mixture(duet):
+    mixture, _ = duet
+    sources = SpectrogramSeparator(SNPA(3), n_fft=512, mask="binary").fit_transform(
+        mixture[None]
+    )
+    np.testing.assert_allclose(sources[0].sum(axis=0), mixture, atol=1e-6)
+
+
+def test_separation_of_a_separable_duet_is_good(duet):
+    mixture, references = duet
+    separator = SpectrogramSeparator(SNPA(2), n_fft=512)
+    assert separator.fit(mixture[None]).score(mixture[None], references[None]) > 15
+
+
+def test_notebook_mask_uses_the_model_magnitude(duet):
+    mixture, _ = duet
+    raw = SpectrogramSeparator(SNPA(2), n_fft=512, mask=None).fit_transform(
+        mixture[None]
+    )
+    soft = SpectrogramSeparator(SNPA(2), n_fft=512).fit_transform(mixture[None])
+    assert raw.shape == soft.shape
+    assert not np.allclose(raw, soft)
+
+
+def test_stereo_in_stereo_out_with_one_factorization(duet):
+    mixture, references = duet
+    stereo = np.stack([mixture, 0.5 * mixture])  # panned: left louder
+    separator = SpectrogramSeparator(SNPA(2), n_fft=512)
+    sources = separator.fit_transform(stereo[None])
+    assert sources.shape == (1, 2, 2, mixture.size)
+    np.testing.assert_allclose(sources[0].sum(axis=0), stereo, atol=1e-6)
+    # the panning of each source is kept: right = half of left
+    np.testing.assert_allclose(sources[0][:, 1], 0.5 * sources[0][:, 0], atol=1e-6)
+    assert len(separator.estimators_) == 1
+
+
+def test_mixtures_of_different_lengths_give_a_list(duet):
+    mixture, _ = duet
+    out = SpectrogramSeparator(SNPA(2), n_fft=512).fit_transform(
+        [mixture, mixture[:5000]]
+    )
+    assert isinstance(out, list)
+    assert out[0].shape == (2, mixture.size) and out[1].shape == (2, 5000)
+
+
+def test_short_input_is_padded_and_cut_back():
+    sources = SpectrogramSeparator(SNPA(1), n_fft=256).fit_transform(np.ones((2, 10)))
+    assert sources.shape == (2, 1, 10)
+    assert np.all(np.isfinite(sources))
+
+
+def test_float32_in_float32_out(duet):
+    mixture, _ = duet
+    out = SpectrogramSeparator(SNPA(2), n_fft=512).fit_transform(
+        mixture[None].astype(np.float32)
+    )
+    assert out.dtype == np.float32
+
+
+def test_griffinlim_phase_is_reproducible(duet):
+    mixture, _ = duet
+    make = lambda: SpectrogramSeparator(  # noqa: E731
+        SNPA(2), n_fft=512, phase="griffinlim", n_iter=4, random_state=0
+    )
+    first = make().fit_transform(mixture[None])
+    np.testing.assert_array_equal(first, make().fit_transform(mixture[None]))
+    assert first.shape == (1, 2, mixture.size)
+
+
+def test_trained_mode_learns_components_from_solo_recordings(duet):
+    mixture, references = duet
+    solos = [references[0][:SR], references[1][SR : 2 * SR]]
+    separator = SpectrogramSeparator(SNPA(2), n_fft=512, blind=False).fit(solos)
+    assert separator.estimator_.n_components_ == 2
+    sources = separator.transform(mixture[None])
+    assert sources.shape == (1, 2, mixture.size)
+    assert separator.score(mixture[None], references[None]) > 15
+
+
+def test_grouping_components_into_sources(duet):
+    mixture, references = duet
+    separator = SpectrogramSeparator(SNPA(6), n_fft=512, n_sources=2, random_state=0)
+    sources = separator.fit_transform(mixture[None])
+    assert sources.shape == (1, 2, mixture.size)
+    np.testing.assert_allclose(sources[0].sum(axis=0), mixture, atol=1e-6)
+    again = SpectrogramSeparator(SNPA(6), n_fft=512, n_sources=2, random_state=0)
+    np.testing.assert_array_equal(sources, again.fit_transform(mixture[None]))
+
+
+def test_parallel_separation_equals_sequential(duet):
+    mixture, _ = duet
+    X = np.stack([mixture, mixture[::-1]])
+    one = SpectrogramSeparator(SNPA(2), n_fft=512).fit_transform(X)
+    two = SpectrogramSeparator(SNPA(2), n_fft=512, n_jobs=2).fit_transform(X)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_grid_search_over_method_and_rank(duet):
+    mixture, references = duet
+    X, Y = mixture[None], references[None]
+    grid = GridSearchCV(
+        SpectrogramSeparator(SNPA(), n_fft=512),
+        {
+            "estimator": [SNPA(), GreedySNPA(), NMF(max_iter=50)],
+            "estimator__n_components": [2, 3],
+        },
+        scoring=snr_scorer,
+        cv=[(np.array([0]), np.array([0]))],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NMF's ConvergenceWarning at max_iter=50
+        grid.fit(X, Y)
+    assert len(grid.cv_results_["params"]) == 6
+    assert grid.best_score_ > 10
+
+
+def test_pipeline_with_a_preprocessing_step(duet):
+    mixture, references = duet
+    pipe = make_pipeline(
+        FunctionTransformer(lambda X: X * 0.5), SpectrogramSeparator(SNPA(2), n_fft=512)
+    )
+    sources = pipe.fit_transform(mixture[None])
+    np.testing.assert_allclose(sources[0].sum(axis=0), 0.5 * mixture, atol=1e-6)
+
+
+def test_bad_shapes_are_named():
+    separator = SpectrogramSeparator(SNPA(1))
+    with pytest.raises(ValueError, match=r"n_mixtures, n_times"):
+        separator.fit(np.ones((1, 2, 3, 4)))
+    with pytest.raises(ValueError, match=r"X\[1\] must be a waveform"):
+        separator.fit([np.ones(100), np.ones((2, 2, 50))])
+
+
+def test_real_dev_mixture_soft_masks_beat_the_notebook_masks():
+    folder = DATA_DIR / "dev" / "trio"
+    if not folder.exists():
+        pytest.skip(f"{folder} is absent")
+    mixture, sources, _, _ = load_stems(folder)
+    X, Y = mixture[None], sources[None]
+    notebook = SpectrogramSeparator(SNPA(3), n_fft=1024, mask=None).fit(X).score(X, Y)
+    soft = SpectrogramSeparator(SNPA(3), n_fft=1024).fit(X).score(X, Y)
+    assert soft > notebook
