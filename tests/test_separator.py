@@ -187,3 +187,27 @@ def test_real_dev_mixture_soft_masks_beat_the_notebook_masks():
     notebook = SpectrogramSeparator(SNPA(3), n_fft=1024, mask=None).fit(X).score(X, Y)
     soft = SpectrogramSeparator(SNPA(3), n_fft=1024).fit(X).score(X, Y)
     assert soft > notebook
+
+
+def test_the_issue_grid_search_on_the_seed_mixture():
+    """GridSearchCV over method and rank on the notebook's mixture."""
+    seed = DATA_DIR / "seed"
+    if not seed.exists():
+        pytest.skip(f"{seed} is absent")
+    from skl_sepnmf.datasets import load_seed_mixture
+
+    mix, sources, _ = load_seed_mixture(seed)
+    grid = GridSearchCV(
+        SpectrogramSeparator(SNPA(), n_fft=4096, hop_length=1024),
+        {"estimator": [SNPA(), GreedySNPA(), NMF()], "estimator__n_components": [5, 7]},
+        scoring=snr_scorer,
+        cv=[(np.array([0]), np.array([0]))],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NMF's ConvergenceWarning
+        grid.fit(mix[None], sources[None])
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores)) and len(scores) == 6
+    # NMF at rank 7 with soft masks: 6.8 dB in bench_quality.py
+    assert type(grid.best_params_["estimator"]).__name__ == "NMF"
+    assert grid.best_score_ > 6

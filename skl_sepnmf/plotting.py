@@ -1,0 +1,125 @@
+"""Figures of a factorization (matplotlib, the optional ``plot`` extra)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "skl_sepnmf.plotting needs matplotlib: pip install 'skl-sepnmf[plot]'"
+        ) from error
+    return plt
+
+
+def plot_components(
+    components,
+    activations,
+    *,
+    sr=22050,
+    hop_length=512,
+    n_fft=None,
+    title=None,
+    floor=1e-2,
+):
+    """Spectra (log scale) and activations over time of each component.
+
+    The notebook's two figures in one: for component k, its template
+    ``components[k]`` as ``log10`` magnitude against frequency, and its
+    activation ``activations[:, k]`` against time.
+
+    Parameters
+    ----------
+    components : ndarray of shape (n_components, n_bins)
+        Spectral templates (an estimator's ``components_``).
+    activations : ndarray of shape (n_frames, n_components)
+        Activations (``transform`` of the frames).
+    sr : int, default=22050
+        Sample rate, for the frequency and time axes.
+    hop_length : int, default=512
+        Samples between frames, for the time axis.
+    n_fft : int, default=None
+        FFT size; None infers it from the number of bins, ``2 (n_bins - 1)``.
+    title : str, default=None
+    floor : float, default=1e-2
+        Lowest magnitude drawn on the log axis, relative to 1 (the notebook's
+        ``ylim(-2, ...)``).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    components = np.asarray(components)
+    activations = np.asarray(activations)
+    n_components, n_bins = components.shape
+    n_fft = 2 * (n_bins - 1) if n_fft is None else n_fft
+    freqs = np.arange(n_bins) * sr / n_fft
+    times = np.arange(activations.shape[0]) * hop_length / sr
+    fig, axes = plt.subplots(
+        n_components, 2, figsize=(12, 1.4 * n_components + 1), squeeze=False
+    )
+    top = np.log10(max(components.max(), floor))
+    for k in range(n_components):
+        spectrum, activation = axes[k]
+        spectrum.plot(freqs, np.log10(components[k] + 1e-16), lw=0.6)
+        spectrum.set_ylim(np.log10(floor), top + 0.1)
+        spectrum.set_xlim(0, freqs[-1])
+        spectrum.set_ylabel(f"#{k}")
+        activation.plot(times, activations[:, k], lw=0.8)
+        activation.set_xlim(0, times[-1] if len(times) > 1 else 1)
+        activation.set_ylim(0, activations.max() * 1.05 or 1)
+    axes[0, 0].set_title("spectrum (log10 magnitude)")
+    axes[0, 1].set_title("activation")
+    axes[-1, 0].set_xlabel("frequency (Hz)")
+    axes[-1, 1].set_xlabel("time (s)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grid_results(grid, x="estimator__n_components", ax=None):
+    """Mean test score against one parameter, one line per other setting.
+
+    Parameters
+    ----------
+    grid : fitted GridSearchCV
+    x : str, default="estimator__n_components"
+        Parameter on the horizontal axis.
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    results = grid.cv_results_
+    lines: dict[str, list[tuple[float, float]]] = {}
+    for params, score in zip(
+        results["params"], results["mean_test_score"], strict=True
+    ):
+        label = ", ".join(
+            f"{key.removeprefix('estimator__')}={_short(value)}"
+            for key, value in sorted(params.items())
+            if key != x
+        )
+        lines.setdefault(label, []).append((params[x], score))
+    for label, points in sorted(lines.items()):
+        points.sort()
+        ax.plot(*zip(*points, strict=True), marker="o", label=label)
+    ax.set_xlabel(x.removeprefix("estimator__"))
+    ax.set_ylabel("mean test score")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def _short(value):
+    """A parameter value as a legend shows it (estimators by class name)."""
+    return type(value).__name__ if hasattr(value, "get_params") else value
