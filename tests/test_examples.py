@@ -13,18 +13,20 @@ import pytest
 from .conftest import DATA_DIR, PROJECT
 
 
-def test_quickstart_selects_one_solo_frame_per_instrument():
+def test_quickstart_finds_each_solo_and_separates_well(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(PROJECT / "examples" / "quickstart.py")],
+        [sys.executable, str(PROJECT / "examples" / "quickstart.py"), str(tmp_path)],
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    solos = re.findall(r"solo of (.+)", result.stdout)
-    assert len(solos) == 3
-    assert len(set(solos)) == 3, result.stdout
-    assert "all three" not in solos
+    solos = re.findall(r"solo of instrument (\d)", result.stdout)
+    assert sorted(solos) == ["0", "1", "2"], result.stdout
+    snrs = [float(v) for v in re.findall(r"SNR +([-\d.]+) dB", result.stdout)]
+    assert len(snrs) == 3 and min(snrs) > 10, result.stdout
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["mixture.wav", "source_0.wav", "source_1.wav", "source_2.wav"]
 
 
 def _run_example(name, *args):
