@@ -1,0 +1,408 @@
+"""The ``skl-sepnmf`` command: separate audio files, evaluate separations.
+
+Exit codes: 0 every input done, 1 some input failed (the others are still
+done), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._nmf import NMF
+from ._separable import SNPA, GreedySNPA
+from ._separator import DEFAULT_N_COMPONENTS, SpectrogramSeparator
+from ._spectral import frames_of
+from .datasets import make_mixture
+from .io import load_audio, write_audio
+from .metrics import separation_scores
+
+METHODS = {"snpa": SNPA, "greedy": GreedySNPA, "nmf": NMF}
+MASKS = {"soft": "soft", "binary": "binary", "none": None}
+SUMMARY = "summary.json"
+FIGURE = "components.png"
+DEMO_NAME = "demo"
+
+SEPARATE_EXAMPLES = """examples:
+  skl-sepnmf separate --demo -o separated
+  skl-sepnmf separate song.flac -o separated --n-sources 4
+  skl-sepnmf separate *.wav -o out --method nmf --n-components 12 --n-sources 3 --jobs 2
+  skl-sepnmf separate live.wav -o out --mask binary --n-fft 4096 --hop-length 1024
+"""
+EVALUATE_EXAMPLES = """examples:
+  skl-sepnmf evaluate separated/song data/song_stems
+  skl-sepnmf evaluate separated/song data/song_stems --json
+"""
+
+
+class InputError(Exception):
+    """One input cannot be processed; the message names it and the cause."""
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="skl-sepnmf",
+        description="Blind music source separation with separable NMF.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    separate = commands.add_parser(
+        "separate",
+        help="separate audio files into sources",
+        description=(
+            "Separate each input into sources. For each input: "
+            "DIR/<input name>/source_<k>.<format>, components.png (spectra and "
+            "activations) and summary.json. Inputs whose summary.json exists are "
+            "skipped (use --overwrite to redo them)."
+        ),
+        epilog=SEPARATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    separate.add_argument("files", nargs="*", type=Path, help="audio files to separate")
+    separate.add_argument(
+        "-o", "--output", type=Path, required=True, help="output folder"
+    )
+    separate.add_argument("--demo", action="store_true", help="separate a demo mixture")
+    separate.add_argument("--method", choices=sorted(METHODS), default="snpa")
+    separate.add_argument(
+        "--n-components",
+        type=_positive_int,
+        help=f"rank (default: --n-sources, else {DEFAULT_N_COMPONENTS})",
+    )
+    separate.add_argument(
+        "--n-sources",
+        type=_positive_int,
+        help="group the components into this many sources",
+    )
+    separate.add_argument("--mask", choices=sorted(MASKS), default="soft")
+    separate.add_argument(
+        "--power", type=_positive_float, default=1.0, help="soft-mask exponent"
+    )
+    separate.add_argument("--n-fft", type=_positive_int, default=2048)
+    separate.add_argument(
+        "--hop-length", type=_positive_int, help="default: n_fft // 4"
+    )
+    separate.add_argument(
+        "--sr", type=_positive_int, help="resample inputs to this rate"
+    )
+    separate.add_argument(
+        "--mono", action="store_true", help="mix the channels down first"
+    )
+    separate.add_argument("--format", choices=["wav", "flac"], default="wav")
+    separate.add_argument(
+        "--jobs", type=_positive_int, default=1, help="files in parallel"
+    )
+    separate.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs"
+    )
+    separate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    separate.add_argument("--debug", action="store_true", help="tracebacks on errors")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score separated files against reference stems",
+        description=(
+            "Match the audio files of ESTIMATES_DIR (e.g. source_*.wav) one-to-one "
+            "to the reference stems of REFERENCES_DIR (a file named mix.* is "
+            "skipped) and print SNR and SI-SDR per reference."
+        ),
+        epilog=EVALUATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("estimates", type=Path, metavar="ESTIMATES_DIR")
+    evaluate.add_argument("references", type=Path, metavar="REFERENCES_DIR")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument("--debug", action="store_true", help="tracebacks on errors")
+    return parser
+
+
+def _positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _write_json(path: Path, data) -> None:
+    """Atomic: a summary that exists is a complete one."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(data, handle, indent=2)
+    os.replace(temporary, path)
+
+
+def _separator(args) -> SpectrogramSeparator:
+    n_components = args.n_components or args.n_sources or DEFAULT_N_COMPONENTS
+    if args.n_sources and args.n_sources > n_components:
+        raise InputError(
+            f"--n-sources {args.n_sources} is more than --n-components {n_components}"
+        )
+    return SpectrogramSeparator(
+        METHODS[args.method](n_components=n_components),
+        n_fft=args.n_fft,
+        hop_length=args.hop_length,
+        mask=MASKS[args.mask],
+        power=args.power,
+        n_sources=args.n_sources,
+        random_state=0,
+    )
+
+
+def separate_file(path: Path, args) -> dict:
+    """Separate one file into ``args.output / path.stem``; return its summary."""
+    out = args.output / path.stem
+    if (out / SUMMARY).exists() and not args.overwrite:
+        return {"input": str(path), "skipped": "already separated (summary.json)"}
+    timings = {}
+    start = time.perf_counter()
+    try:
+        y, sr = load_audio(path, sr=args.sr, mono=args.mono)
+    except (FileNotFoundError, ValueError) as error:
+        raise InputError(str(error)) from None
+    timings["load"] = time.perf_counter() - start
+
+    separator = _separator(args)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NMF convergence, rank found below asked
+        sources = separator.fit_transform(y[None])[0]
+    timings["separate"] = time.perf_counter() - start
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{out}: cannot create the output folder ({error})") from None
+    start = time.perf_counter()
+    written = []
+    for k, source in enumerate(sources):
+        target = out / f"source_{k}.{args.format}"
+        try:
+            write_audio(target, source, sr, overwrite=args.overwrite)
+        except FileExistsError:
+            raise InputError(
+                f"{target} exists; use --overwrite to replace it"
+            ) from None
+        except OSError as error:
+            raise InputError(f"{target}: cannot be written ({error})") from None
+        written.append(target.name)
+    timings["write"] = time.perf_counter() - start
+
+    estimator = separator.estimators_[0]
+    hop = separator.stft_.hop_length
+    channel0 = np.abs(separator.stft_.stft(y if y.ndim == 1 else y[0]))
+    n_frames = channel0.shape[-1]
+    summary = {
+        "input": str(path),
+        "sample_rate": sr,
+        "channels": 1 if y.ndim == 1 else y.shape[0],
+        "seconds": y.shape[-1] / sr,
+        "parameters": {
+            "method": args.method,
+            "n_components": estimator.get_params()["n_components"],
+            "n_sources": args.n_sources,
+            "mask": args.mask,
+            "power": args.power,
+            "n_fft": args.n_fft,
+            "hop_length": hop,
+        },
+        "sources": written,
+    }
+    if hasattr(estimator, "indices_"):
+        # rows of X stack the channels' frames: row i is frame i % n_frames
+        frames = (estimator.indices_ % n_frames).tolist()
+        summary["selected_frames"] = frames
+        summary["selected_times"] = [round(f * hop / sr, 4) for f in frames]
+    start = time.perf_counter()
+    summary["figure"] = _figure(estimator, channel0, sr, hop, out / FIGURE)
+    timings["figure"] = time.perf_counter() - start
+    summary["timings_seconds"] = {k: round(v, 4) for k, v in timings.items()}
+    _write_json(out / SUMMARY, summary)
+    return summary
+
+
+def _figure(estimator, magnitude, sr, hop_length, path):
+    """components.png: spectra and activations (of the first channel)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_components
+    except ImportError:
+        return None  # the plot extra is not installed
+    activations = estimator.transform(frames_of(magnitude))
+    fig = plot_components(
+        estimator.components_, activations, sr=sr, hop_length=hop_length
+    )
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path.name
+
+
+def _run_separate(args) -> int:
+    files = list(args.files)
+    if args.demo:
+        args.output.mkdir(parents=True, exist_ok=True)
+        mixture, _, sr = make_mixture(n_sources=3, random_state=0)
+        demo = args.output / f"{DEMO_NAME}.wav"
+        write_audio(demo, mixture, sr, overwrite=True)
+        files.insert(0, demo)
+        if args.n_sources is None:
+            args.n_sources = 3
+    if not files:
+        print(
+            "skl-sepnmf separate: no input files (give FILES or --demo)",
+            file=sys.stderr,
+        )
+        return 2
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    def attempt(path):
+        try:
+            return path, separate_file(path, args), None
+        except InputError as error:
+            return path, None, str(error)
+        except Exception as error:  # any other failure of one input: report, go on
+            detail = (
+                traceback.format_exc()
+                if args.debug
+                else f"{type(error).__name__}: {error}"
+            )
+            return path, None, detail
+
+    failures = 0
+    results = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
+        delayed(attempt)(path) for path in files
+    )
+    with tqdm(
+        total=len(files), unit="file", disable=args.quiet, file=sys.stderr
+    ) as bar:
+        for path, summary, error in results:
+            bar.update()
+            if error is not None:
+                failures += 1
+                tqdm.write(f"skl-sepnmf: {path}: {error}", file=sys.stderr)
+            elif not args.quiet:
+                state = summary.get("skipped") or f"{len(summary['sources'])} sources"
+                tqdm.write(
+                    f"{path} -> {args.output / path.stem}: {state}", file=sys.stderr
+                )
+    return 1 if failures else 0
+
+
+def _audio_files(folder: Path, skip_mix: bool):
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    suffixes = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
+    if skip_mix:
+        paths = [p for p in paths if not p.stem.startswith("mix")]
+    if not paths:
+        raise InputError(f"{folder}: no audio files")
+    return paths
+
+
+def _load_set(paths):
+    signals, rates = [], set()
+    for path in paths:
+        try:
+            y, sr = load_audio(path)
+        except (FileNotFoundError, ValueError) as error:
+            raise InputError(str(error)) from None
+        signals.append(y)
+        rates.add(sr)
+    if len(rates) > 1:
+        raise InputError(f"files at different sample rates {sorted(rates)}: {paths}")
+    shapes = {s.shape for s in signals}
+    if len(shapes) > 1:
+        raise InputError(
+            "files of different lengths or channel counts "
+            + ", ".join(
+                f"{p.name} {s.shape}" for p, s in zip(paths, signals, strict=True)
+            )
+        )
+    return np.stack(signals), rates.pop()
+
+
+def _run_evaluate(args) -> int:
+    estimate_paths = _audio_files(args.estimates, skip_mix=False)
+    reference_paths = _audio_files(args.references, skip_mix=True)
+    estimates, est_sr = _load_set(estimate_paths)
+    references, ref_sr = _load_set(reference_paths)
+    if est_sr != ref_sr or estimates.shape[1:] != references.shape[1:]:
+        raise InputError(
+            f"estimates {estimates.shape[1:]} at {est_sr} Hz and references "
+            f"{references.shape[1:]} at {ref_sr} Hz differ in rate, channels or length"
+        )
+    table = separation_scores(references, estimates)
+    rows = [
+        {
+            "reference": reference_paths[i].name,
+            "estimate": estimate_paths[j].name if j >= 0 else None,
+            "snr_db": round(float(snr), 3),
+            "si_sdr_db": round(float(si_sdr), 3),
+        }
+        for i, j, snr, si_sdr in zip(
+            table["reference"],
+            table["estimate"],
+            table["snr"],
+            table["si_sdr"],
+            strict=True,
+        )
+    ]
+    mean = {
+        "snr_db": round(float(np.mean(table["snr"])), 3),
+        "si_sdr_db": round(float(np.mean(table["si_sdr"])), 3),
+    }
+    if args.json:
+        print(json.dumps({"sources": rows, "mean": mean}, indent=2))
+        return 0
+    width = max(len(r["reference"]) for r in rows) + 2
+    print(f"{'reference':{width}s} {'estimate':16s} {'SNR dB':>8s} {'SI-SDR dB':>10s}")
+    for r in rows:
+        print(
+            f"{r['reference']:{width}s} {str(r['estimate']):16s} "
+            f"{r['snr_db']:8.2f} {r['si_sdr_db']:10.2f}"
+        )
+    print(f"{'mean':{width}s} {'':16s} {mean['snr_db']:8.2f} {mean['si_sdr_db']:10.2f}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "separate":
+            return _run_separate(args)
+        return _run_evaluate(args)
+    except InputError as error:
+        print(f"skl-sepnmf {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("skl-sepnmf: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
