@@ -1,0 +1,143 @@
+"""The skl-sepnmf command, run as a user runs it (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skl_sepnmf.datasets import make_mixture
+from skl_sepnmf.io import load_audio, write_audio
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "skl_sepnmf.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A mono and a stereo mixture with their stems on disk."""
+    folder = tmp_path_factory.mktemp("inputs")
+    mixture, sources, sr = make_mixture(
+        n_sources=2, duration=2.0, sr=8000, random_state=3
+    )
+    write_audio(folder / "duet.wav", mixture, sr)
+    stereo = np.stack([mixture, 0.5 * mixture])
+    write_audio(folder / "duet_stereo.flac", stereo, sr)
+    stems = folder / "stems"
+    stems.mkdir()
+    for k, source in enumerate(sources):
+        write_audio(stems / f"instrument_{k}.wav", source, sr, subtype="FLOAT")
+    write_audio(stems / "mix.wav", mixture, sr, subtype="FLOAT")
+    return folder
+
+
+def test_separate_mono_and_stereo_in_parallel(inputs, tmp_path):
+    result = run(
+        "separate", inputs / "duet.wav", inputs / "duet_stereo.flac",
+        "-o", tmp_path, "--n-sources", "2", "--n-fft", "512", "--jobs", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    mono, sr = load_audio(tmp_path / "duet" / "source_0.wav")
+    assert sr == 8000 and mono.shape == (16000,)
+    stereo, _ = load_audio(tmp_path / "duet_stereo" / "source_1.wav")
+    assert stereo.shape == (2, 16000)  # channels kept
+    summary = json.loads((tmp_path / "duet" / "summary.json").read_text())
+    assert summary["sources"] == ["source_0.wav", "source_1.wav"]
+    assert len(summary["selected_frames"]) == 2
+    assert summary["parameters"]["n_fft"] == 512
+    assert set(summary["timings_seconds"]) == {"load", "separate", "write", "figure"}
+
+
+def test_separate_then_evaluate_against_the_stems(inputs, tmp_path):
+    run("separate", inputs / "duet.wav", "-o", tmp_path, "--n-sources", "2", "-q")
+    result = run("evaluate", tmp_path / "duet", inputs / "stems", "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert [row["reference"] for row in scores["sources"]] == [
+        "instrument_0.wav",
+        "instrument_1.wav",
+    ]
+    assert scores["mean"]["snr_db"] > 10  # the synthetic duet is separable
+    table = run("evaluate", tmp_path / "duet", inputs / "stems")
+    assert "SI-SDR" in table.stdout and "mean" in table.stdout
+
+
+def test_demo_writes_sources_figure_and_summary(tmp_path):
+    result = run("separate", "--demo", "-o", tmp_path, "-q")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    expected = ["source_0.wav", "source_1.wav", "source_2.wav", "summary.json"]
+    if "components.png" in names:  # matplotlib (the plot extra) is installed
+        expected.insert(0, "components.png")
+    assert names == expected
+
+
+def test_a_bad_input_fails_alone(inputs, tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.write_text("this is text, not audio")
+    result = run(
+        "separate", broken, tmp_path / "missing.flac", inputs / "duet.wav",
+        "-o", tmp_path / "out", "--n-sources", "2", "-q",
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert any("broken.wav" in line and "cannot be read" in line for line in lines)
+    assert any(
+        "missing.flac" in line and "no such audio file" in line for line in lines
+    )
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "out" / "duet" / "summary.json").exists()
+
+
+def test_rerun_skips_done_inputs_and_never_overwrites(inputs, tmp_path):
+    args = ("separate", inputs / "duet.wav", "-o", tmp_path, "--n-sources", "2")
+    assert run(*args).returncode == 0
+    first = (tmp_path / "duet" / "source_0.wav").read_bytes()
+    again = run(*args)
+    assert again.returncode == 0 and "already separated" in again.stderr
+    # a source file without its summary: refused, not overwritten
+    (tmp_path / "duet" / "summary.json").unlink()
+    refused = run(*args)
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr
+    assert (tmp_path / "duet" / "source_0.wav").read_bytes() == first
+    assert run(*args, "--overwrite", "--mask", "binary").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((), "required"),
+        (("separate", "-o", "x"), "no input files"),
+        (("separate", "a.wav"), "-o/--output"),
+        (("separate", "a.wav", "-o", "x", "--n-fft", "0"), "positive integer"),
+        (("separate", "a.wav", "-o", "x", "--method", "pca"), "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_version_and_help():
+    from skl_sepnmf import __version__
+
+    assert run("--version").stdout.strip() == f"skl-sepnmf {__version__}"
+    for command in ("separate", "evaluate"):
+        assert "examples:" in run(command, "--help").stdout
+    if shutil.which("skl-sepnmf"):  # the installed console script
+        installed = subprocess.run(
+            ["skl-sepnmf", "--version"], capture_output=True, text=True
+        )
+        assert __version__ in installed.stdout
