@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._separable import SNPA
+from ._solvers import nnls_activations
 from ._spectral import STFTConfig, frames_of, masked_sources
 from .metrics import snr_scorer
 
@@ -144,11 +145,13 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         Group the components into this many sources (``grouping``); ``None``
         gives one source per component.
 
-    grouping : {"kmeans", "activations"}, default="kmeans"
+    grouping : {"kmeans", "activations", "recordings"}, default="kmeans"
         How components are grouped: ``"kmeans"`` clusters the templates by their
         spectra (k-means on centered, normalized log spectra floored 60 dB below
         each peak), ``"activations"`` clusters them by when they sound (k-means
-        on normalized activation time courses).
+        on normalized activation time courses). ``"recordings"`` (only with
+        ``blind=False``): ``fit`` takes one solo recording per source, factorizes
+        each on its own, and the templates of recording k make source k.
 
     blind : bool, default=True
         ``True``: every mixture is factorized on its own spectrogram, in
@@ -168,7 +171,13 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         ``blind=True``: the estimator fitted on each mixture given to ``fit``.
 
     estimator_ : estimator
-        ``blind=False``: the estimator fitted on all the training audio.
+        ``blind=False`` (except ``grouping="recordings"``): the estimator fitted
+        on all the training audio together.
+
+    components_ : ndarray of shape (n_components, n_bins)
+        ``blind=False``: the learned templates (with ``grouping="recordings"``,
+        those of every recording, stacked; ``estimators_`` holds one estimator
+        per recording).
 
     groups_ : list of ndarray
         ``blind=False``: the component indices of each output source.
@@ -219,7 +228,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         "phase": [StrOptions({"mixture", "griffinlim"})],
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "n_sources": [Interval(Integral, 1, None, closed="left"), None],
-        "grouping": [StrOptions({"kmeans", "activations"})],
+        "grouping": [StrOptions({"kmeans", "activations", "recordings"})],
         "blind": ["boolean"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
@@ -293,20 +302,33 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                 delayed(self._fit_one)(y) for y in waveforms
             )
             return self
+        if self.grouping == "recordings":
+            # one factorization per recording; its templates make one source
+            self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+                delayed(self._fit_one)(y) for y in waveforms
+            )
+            self.components_ = np.vstack([e.components_ for e in self.estimators_])
+            sizes = np.cumsum([0] + [e.components_.shape[0] for e in self.estimators_])
+            self.groups_ = [
+                np.arange(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+            ]
+            return self
         frames = np.vstack([self._magnitude_frames(y)[1] for y in waveforms])
         self.estimator_ = self._new_estimator()
         activations = self.estimator_.fit_transform(frames)
+        self.components_ = self.estimator_.components_
         self.groups_ = group_components(
-            self.estimator_.components_,
-            activations,
-            self.n_sources,
-            self.grouping,
-            self._seed,
+            self.components_, activations, self.n_sources, self.grouping, self._seed
         )
         return self
 
     def _setup(self, X):
         """Validate X and resolve what fitting fixes: STFT parameters, seed."""
+        if self.grouping == "recordings" and self.blind:
+            raise ValueError(
+                "grouping='recordings' needs blind=False: the sources are the "
+                "training recordings given to fit (one solo recording each)."
+            )
         waveforms, _ = _check_waveforms(X)
         self.stft_ = STFTConfig.resolve(
             self.n_fft, self.hop_length, self.win_length, self.window, self.center
@@ -352,16 +374,16 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         if self.blind:
             estimator = self._new_estimator()
             activations = estimator.fit_transform(frames)
+            components = estimator.components_
             groups = group_components(
-                estimator.components_,
-                activations,
-                self.n_sources,
-                self.grouping,
-                self._seed,
+                components, activations, self.n_sources, self.grouping, self._seed
             )
         else:
-            estimator = self.estimator_
-            activations = estimator.transform(frames)
+            # activations on the learned templates (pooled over the recordings
+            # with grouping="recordings"): nonnegative least squares
+            estimator = getattr(self, "estimator_", None)
+            components = self.components_
+            activations = nnls_activations(frames, components.astype(frames.dtype))[0]
             groups = self.groups_
         length = waveform.shape[-1]
         # Silent sources complete the output when the factorization found fewer
@@ -371,7 +393,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             n_out = max(n_out, getattr(estimator, "n_components", None) or 0)
         sources = np.zeros((n_out,) + waveform.shape, dtype=waveform.dtype)
         spectra = masked_sources(
-            stft, activations, estimator.components_, groups, self.mask, self.power
+            stft, activations, components, groups, self.mask, self.power
         )
         for k, source_stft in enumerate(spectra):
             if self.phase == "mixture":

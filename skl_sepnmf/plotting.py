@@ -123,3 +123,43 @@ def plot_grid_results(grid, x="estimator__n_components", ax=None):
 def _short(value):
     """A parameter value as a legend shows it (estimators by class name)."""
     return type(value).__name__ if hasattr(value, "get_params") else value
+
+
+def plot_sources(sources, *, sr=22050, n_fft=2048, hop_length=512, names=None):
+    """Spectrograms (dB) of separated sources, one row each, on a shared scale.
+
+    Parameters
+    ----------
+    sources : ndarray of shape (n_sources, n_times) or (n_sources, n_channels, n_times)
+        Waveforms (multichannel sources are shown mixed down to mono).
+    sr : int, default=22050
+    n_fft : int, default=2048
+    hop_length : int, default=512
+    names : list of str, default=None
+        Row labels; ``source k`` by default.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    import librosa
+
+    plt = _pyplot()
+    sources = np.asarray(sources)
+    if sources.ndim == 3:
+        sources = sources.mean(axis=1)
+    spectra = np.abs(librosa.stft(sources, n_fft=n_fft, hop_length=hop_length))
+    decibels = librosa.amplitude_to_db(spectra, ref=spectra.max(), top_db=80)
+    names = names or [f"source {k}" for k in range(len(sources))]
+    fig, axes = plt.subplots(
+        len(sources), 1, figsize=(10, 1.8 * len(sources) + 0.5), squeeze=False
+    )
+    extent = [0, sources.shape[-1] / sr, 0, sr / 2]
+    for ax, image, name in zip(axes[:, 0], decibels, names, strict=True):
+        shown = ax.imshow(
+            image, origin="lower", aspect="auto", extent=extent, vmin=-80, vmax=0
+        )
+        ax.set_ylabel(f"{name}\nHz")
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.colorbar(shown, ax=axes[:, 0].tolist(), label="dB")
+    return fig

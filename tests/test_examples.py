@@ -65,3 +65,40 @@ def test_grid_search_example_ranks_every_candidate():
     pytest.importorskip("matplotlib")
     out = _run_example("plot_grid_search.py", dev)
     assert out.count("\n") > 12 and "best:" in out
+
+
+def test_every_example_is_tested():
+    """A new example must be added to the runs below or above."""
+    tested = {
+        "quickstart.py",
+        "plot_seed_experiment.py",
+        "plot_grid_search.py",
+        "plot_stereo.py",
+        "plot_trained_mode.py",
+        "plot_cli.py",
+    }
+    assert {p.name for p in (PROJECT / "examples").glob("*.py")} == tested
+
+
+def test_stereo_example_keeps_the_panning():
+    pytest.importorskip("matplotlib")
+    out = _run_example("plot_stereo.py")
+    ratios = re.findall(r"left/right level ([\d.]+) \(true ([\d.]+)\)", out)
+    assert len(ratios) == 3
+    for measured, true in ratios:
+        assert abs(float(measured) - float(true)) < 0.1 * float(true)
+
+
+def test_trained_mode_example_beats_blind():
+    folder = DATA_DIR / "dev" / "solointro_bwv108.6"
+    if not folder.exists():
+        pytest.skip(f"{folder} is absent")
+    out = _run_example("plot_trained_mode.py", folder)
+    blind, trained = (float(v) for v in re.findall(r"([-\d.]+) dB mean SNR", out))
+    assert trained > blind + 5
+
+
+def test_cli_example_runs_both_commands():
+    out = _run_example("plot_cli.py")
+    assert out.count("-> exit 0") == 2
+    assert "mean" in out

@@ -12,7 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from skl_sepnmf import NMF, SNPA, GreedySNPA, SpectrogramSeparator
 from skl_sepnmf.datasets import load_stems
-from skl_sepnmf.metrics import snr_scorer
+from skl_sepnmf.metrics import match_sources, snr_scorer
 
 from .conftest import DATA_DIR
 
@@ -211,3 +211,25 @@ def test_the_issue_grid_search_on_the_seed_mixture():
     # NMF at rank 7 with soft masks: 6.8 dB in bench_quality.py
     assert type(grid.best_params_["estimator"]).__name__ == "NMF"
     assert grid.best_score_ > 6
+
+
+def test_recordings_grouping_makes_one_source_per_solo_recording(duet):
+    mixture, references = duet
+    solos = [references[0][:SR], references[1][SR : 2 * SR]]
+    separator = SpectrogramSeparator(
+        SNPA(3), n_fft=512, blind=False, grouping="recordings"
+    ).fit(solos)
+    assert [len(g) for g in separator.groups_] == [3, 3]
+    assert separator.components_.shape == (6, 257)
+    assert len(separator.estimators_) == 2
+    sources = separator.transform(mixture[None])
+    assert sources.shape == (1, 2, mixture.size)
+    assert separator.score(mixture[None], references[None]) > 15
+    # source k is solo recording k's instrument: no matching needed
+    matched, _ = match_sources(references, sources[0])
+    assert matched.tolist() == [0, 1]
+
+
+def test_recordings_grouping_needs_trained_mode():
+    with pytest.raises(ValueError, match="grouping='recordings' needs blind=False"):
+        SpectrogramSeparator(grouping="recordings").fit(np.ones((1, 4096)))
