@@ -103,10 +103,10 @@ class NMF(_SklearnNMF):
         Actual number of iterations.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
+        Names of features seen during ``fit``. Defined only when `X`
         has feature names that are all strings.
 
     See Also
@@ -129,11 +129,11 @@ class NMF(_SklearnNMF):
     --------
     >>> import numpy as np
     >>> from skl_sepnmf import NMF
-    >>> X = np.array([[1, 1], [2, 1], [3, 1.2], [4, 1], [5, 0.8], [6, 1]])
-    >>> model = NMF(n_components=2, init="snpa", max_iter=500)
+    >>> X = np.random.default_rng(0).random((30, 10))
+    >>> model = NMF(n_components=3, init="snpa", max_iter=1000)  # deterministic
     >>> W = model.fit_transform(X)
     >>> W.shape, model.components_.shape
-    ((6, 2), (2, 2))
+    ((30, 3), (3, 10))
     """
 
     _parameter_constraints: dict = {

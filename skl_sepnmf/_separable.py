@@ -110,7 +110,7 @@ class _BaseSeparableNMF(
 
         Returns
         -------
-        W : ndarray of shape (n_samples, n_components_)
+        W : ndarray of shape (n_samples, n_components)
             Nonnegative activations, in the dtype of X.
         """
         return self._fit(X)
@@ -144,7 +144,7 @@ class _BaseSeparableNMF(
 
         Returns
         -------
-        W : ndarray of shape (n_samples, n_components_)
+        W : ndarray of shape (n_samples, n_components)
             ``argmin_{W >= 0} ||X - W @ components_||_F``, solved exactly.
         """
         check_is_fitted(self)
@@ -158,7 +158,7 @@ class _BaseSeparableNMF(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components_)
+        X : array-like of shape (n_samples, n_components)
             Activations.
 
         Returns
@@ -186,18 +186,8 @@ class _BaseSeparableNMF(
         return tags
 
 
-_ORIENTATION_NOTE = """
-    Orientation: scikit-learn's, ``X`` of shape (n_samples, n_features). For audio
-    pass ``X = |STFT|.T`` (one row per frame, one column per frequency bin), as
-    :func:`librosa.decompose.decompose` does. The reference works on ``M = X.T``;
-    its selected columns are the selected rows ``indices_`` here, and
-    ``components_ = X[indices_]`` (unnormalized, as given to ``fit``).
-"""
-
-
 class SNPA(_BaseSeparableNMF):
-    (
-        """Successive Nonnegative Projection Algorithm (separable NMF).
+    """Successive Nonnegative Projection Algorithm (separable NMF).
 
     Selects, one at a time, the frame whose residual is largest, then projects
     every frame onto the convex hull of the selected frames and the origin:
@@ -210,9 +200,13 @@ class SNPA(_BaseSeparableNMF):
     where ``M = X.T`` and ``J`` is the set of selected frames. Selection
     follows N. Gillis' SNPA v3 exactly (same indices as the reference on every
     golden case), computed from Gram products only.
-    """
-        + _ORIENTATION_NOTE
-        + """
+
+    Orientation: scikit-learn's, ``X`` of shape (n_samples, n_features). For audio
+    pass ``X = |STFT|.T`` (one row per frame, one column per frequency bin), as
+    :func:`librosa.decompose.decompose` does. The reference works on ``M = X.T``;
+    its selected columns are the selected rows ``indices_`` here, and
+    ``components_ = X[indices_]`` (unnormalized, as given to ``fit``).
+
     Parameters
     ----------
     n_components : int, default=None
@@ -234,10 +228,10 @@ class SNPA(_BaseSeparableNMF):
 
     Attributes
     ----------
-    indices_ : ndarray of shape (n_components_,)
+    indices_ : ndarray of shape (n_components,)
         Rows of X (frames) selected, in extraction order.
 
-    components_ : ndarray of shape (n_components_, n_features)
+    components_ : ndarray of shape (n_components, n_features)
         The selected frames, ``X[indices_]``: the spectral templates.
 
     n_components_ : int
@@ -250,10 +244,10 @@ class SNPA(_BaseSeparableNMF):
         Selection steps performed (one per selected frame).
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
+        Names of features seen during ``fit``. Defined only when `X`
         has feature names that are all strings.
 
     See Also
@@ -289,7 +283,6 @@ class SNPA(_BaseSeparableNMF):
     >>> snpa.transform(X).shape
     (33, 3)
     """
-    )
 
     def _select(self, X):
         selection = snpa_select(
@@ -303,8 +296,7 @@ class SNPA(_BaseSeparableNMF):
 
 
 class GreedySNPA(_BaseSeparableNMF):
-    (
-        """Greedy conical-hull selection (XRAY-like) with SNPA's projection.
+    """Greedy conical-hull selection (XRAY-like) with SNPA's projection.
 
     At each step the frame ``j`` maximizing
 
@@ -318,9 +310,13 @@ class GreedySNPA(_BaseSeparableNMF):
     :class:`SNPA`. A refinement pass then replaces the oldest selections one by
     one. This is the notebook's variant; it selects the same frames as the
     reference on every golden case.
-    """
-        + _ORIENTATION_NOTE
-        + """
+
+    Orientation: scikit-learn's, ``X`` of shape (n_samples, n_features). For audio
+    pass ``X = |STFT|.T`` (one row per frame, one column per frequency bin), as
+    :func:`librosa.decompose.decompose` does. The reference works on ``M = X.T``;
+    its selected columns are the selected rows ``indices_`` here, and
+    ``components_ = X[indices_]`` (unnormalized, as given to ``fit``).
+
     Parameters
     ----------
     n_components : int, default=None
@@ -346,10 +342,10 @@ class GreedySNPA(_BaseSeparableNMF):
 
     Attributes
     ----------
-    indices_ : ndarray of shape (n_components_,)
+    indices_ : ndarray of shape (n_components,)
         Rows of X (frames) selected, in the order the refinement leaves them.
 
-    components_ : ndarray of shape (n_components_, n_features)
+    components_ : ndarray of shape (n_components, n_features)
         The selected frames, ``X[indices_]``.
 
     n_components_ : int
@@ -362,10 +358,10 @@ class GreedySNPA(_BaseSeparableNMF):
         Selection steps performed: first-pass picks plus replacements.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
+        Names of features seen during ``fit``. Defined only when `X`
         has feature names that are all strings.
 
     See Also
@@ -406,7 +402,6 @@ class GreedySNPA(_BaseSeparableNMF):
     >>> greedy.components_.shape
     (3, 20)
     """
-    )
 
     _parameter_constraints: dict = {
         **_BaseSeparableNMF._parameter_constraints,
