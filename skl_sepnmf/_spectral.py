@@ -32,42 +32,34 @@ class STFTConfig:
         hop_length = win_length // 4 if hop_length is None else hop_length
         return cls(n_fft, hop_length, win_length, window, center)
 
+    @property
+    def librosa_kwargs(self) -> dict:
+        """The parameters every librosa STFT call here shares."""
+        return {
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+            "win_length": self.win_length,
+            "window": self.window,
+            "center": self.center,
+        }
+
     def stft(self, y: NDArray) -> NDArray:
         # short signals are zero-padded to one window: librosa needs n_fft samples
         if y.shape[-1] < self.n_fft:
             pad = [(0, 0)] * (y.ndim - 1) + [(0, self.n_fft - y.shape[-1])]
             y = np.pad(y, pad)
-        return librosa.stft(
-            y,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window,
-            center=self.center,
-        )
+        return librosa.stft(y, **self.librosa_kwargs)
 
     def istft(self, S: NDArray, length: int) -> NDArray:
-        return librosa.istft(
-            S,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window,
-            center=self.center,
-            length=length,
-        )
+        return librosa.istft(S, length=length, **self.librosa_kwargs)
 
     def griffinlim(self, magnitude, length, n_iter, random_state):
         return librosa.griffinlim(
             magnitude,
             n_iter=n_iter,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window,
-            center=self.center,
             length=length,
             random_state=random_state,
+            **self.librosa_kwargs,
         )
 
 
