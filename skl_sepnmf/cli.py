@@ -168,12 +168,17 @@ def _separator(args) -> SpectrogramSeparator:
     )
 
 
-def separate_file(path: Path, args) -> dict:
-    """Separate one file into ``args.output / path.stem``; return its summary."""
+def separate_file(path: Path, args, stage=lambda name: None) -> dict:
+    """Separate one file into ``args.output / path.stem``; return its summary.
+
+    ``stage(name)`` is called as each stage starts (load, separate, write,
+    figure), for the progress bar.
+    """
     out = args.output / path.stem
     if (out / SUMMARY).exists() and not args.overwrite:
         return {"input": str(path), "skipped": "already separated (summary.json)"}
     timings = {}
+    stage("load")
     start = time.perf_counter()
     try:
         y, sr = load_audio(path, sr=args.sr, mono=args.mono)
@@ -182,6 +187,7 @@ def separate_file(path: Path, args) -> dict:
     timings["load"] = time.perf_counter() - start
 
     separator = _separator(args)
+    stage("separate")
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NMF convergence, rank found below asked
@@ -192,6 +198,7 @@ def separate_file(path: Path, args) -> dict:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"{out}: cannot create the output folder ({error})") from None
+    stage("write")
     start = time.perf_counter()
     written = []
     for k, source in enumerate(sources):
@@ -232,6 +239,7 @@ def separate_file(path: Path, args) -> dict:
         frames = (estimator.indices_ % n_frames).tolist()
         summary["selected_frames"] = frames
         summary["selected_times"] = [round(f * hop / sr, 4) for f in frames]
+    stage("figure")
     start = time.perf_counter()
     summary["figure"] = _figure(estimator, channel0, sr, hop, out / FIGURE)
     timings["figure"] = time.perf_counter() - start
@@ -279,9 +287,16 @@ def _run_separate(args) -> int:
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
+    bar = tqdm(total=len(files), unit="file", disable=args.quiet, file=sys.stderr)
+
     def attempt(path):
+        def stage(name):
+            # one job runs here, in this process: show its stages on the bar
+            if args.jobs == 1:
+                bar.set_postfix_str(f"{path.name}: {name}")
+
         try:
-            return path, separate_file(path, args), None
+            return path, separate_file(path, args, stage), None
         except InputError as error:
             return path, None, str(error)
         except Exception as error:  # any other failure of one input: report, go on
@@ -296,9 +311,7 @@ def _run_separate(args) -> int:
     results = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
         delayed(attempt)(path) for path in files
     )
-    with tqdm(
-        total=len(files), unit="file", disable=args.quiet, file=sys.stderr
-    ) as bar:
+    with bar:
         for path, summary, error in results:
             bar.update()
             if error is not None:
