@@ -268,6 +268,18 @@ def _figure(estimator, magnitude, sr, hop_length, path):
     return path.name
 
 
+def _attempt(path, args, stage=None):
+    """Separate one input; never raise: return (path, summary, error)."""
+    try:
+        return path, separate_file(path, args, stage or (lambda name: None)), None
+    except InputError as error:
+        return path, None, str(error)
+    except Exception as error:  # any other failure of one input: report, go on
+        if args.debug:
+            return path, None, traceback.format_exc()
+        return path, None, f"{type(error).__name__}: {error}"
+
+
 def _run_separate(args) -> int:
     files = list(args.files)
     if args.demo:
@@ -289,27 +301,15 @@ def _run_separate(args) -> int:
 
     bar = tqdm(total=len(files), unit="file", disable=args.quiet, file=sys.stderr)
 
-    def attempt(path):
-        def stage(name):
-            # one job runs here, in this process: show its stages on the bar
-            if args.jobs == 1:
-                bar.set_postfix_str(f"{path.name}: {name}")
-
-        try:
-            return path, separate_file(path, args, stage), None
-        except InputError as error:
-            return path, None, str(error)
-        except Exception as error:  # any other failure of one input: report, go on
-            detail = (
-                traceback.format_exc()
-                if args.debug
-                else f"{type(error).__name__}: {error}"
-            )
-            return path, None, detail
+    def show_stage(path):
+        # one job runs in this process: its stages can go on the bar (worker
+        # processes get no callback; the bar cannot be sent to them)
+        return lambda name: bar.set_postfix_str(f"{path.name}: {name}")
 
     failures = 0
     results = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-        delayed(attempt)(path) for path in files
+        delayed(_attempt)(path, args, show_stage(path) if args.jobs == 1 else None)
+        for path in files
     )
     with bar:
         for path, summary, error in results:
