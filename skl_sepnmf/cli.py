@@ -30,6 +30,7 @@ from .metrics import separation_scores
 METHODS = {"snpa": SNPA, "greedy": GreedySNPA, "nmf": NMF}
 MASKS = {"soft": "soft", "binary": "binary", "none": None}
 SUMMARY = "summary.json"
+INCOMPLETE = ".skl-sepnmf-incomplete"  # in an output folder until its summary
 FIGURE = "components.png"
 DEMO_NAME = "demo"
 
@@ -194,21 +195,14 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
         sources = separator.fit_transform(y[None])[0]
     timings["separate"] = time.perf_counter() - start
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"{out}: cannot create the output folder ({error})") from None
+    targets = [out / f"source_{k}.{args.format}" for k in range(len(sources))]
+    _claim_output_folder(out, targets, args.overwrite)
     stage("write")
     start = time.perf_counter()
     written = []
-    for k, source in enumerate(sources):
-        target = out / f"source_{k}.{args.format}"
+    for target, source in zip(targets, sources, strict=True):
         try:
-            write_audio(target, source, sr, overwrite=args.overwrite)
-        except FileExistsError:
-            raise InputError(
-                f"{target} exists; use --overwrite to replace it"
-            ) from None
+            write_audio(target, source, sr, overwrite=True)  # claimed above
         except OSError as error:
             raise InputError(f"{target}: cannot be written ({error})") from None
         written.append(target.name)
@@ -245,7 +239,33 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
     timings["figure"] = time.perf_counter() - start
     summary["timings_seconds"] = {k: round(v, 4) for k, v in timings.items()}
     _write_json(out / SUMMARY, summary)
+    (out / INCOMPLETE).unlink()
     return summary
+
+
+def _claim_output_folder(out: Path, targets, overwrite: bool) -> None:
+    """Check that ``targets`` may be written, then mark ``out`` as in progress.
+
+    The marker stays until summary.json is written. A folder still marked was
+    left by an interrupted run of this command: its files (and leftover
+    temporary ``.part`` files) are ours to redo. Files in an unmarked folder
+    are someone's results: replaced only with ``--overwrite``, and checked
+    before the marker is set, so a refusal leaves no marker behind.
+    """
+    marker = out / INCOMPLETE
+    if not (overwrite or marker.exists()):
+        existing = [t.name for t in targets if t.exists()]
+        if existing:
+            raise InputError(
+                f"{out}: {', '.join(existing)} exist(s); use --overwrite to replace"
+            )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for leftover in out.glob(".*.part"):
+            leftover.unlink()
+        marker.touch()
+    except OSError as error:
+        raise InputError(f"{out}: cannot write the output folder ({error})") from None
 
 
 def _figure(estimator, magnitude, sr, hop_length, path):

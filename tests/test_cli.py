@@ -141,3 +141,25 @@ def test_version_and_help():
             ["skl-sepnmf", "--version"], capture_output=True, text=True
         )
         assert __version__ in installed.stdout
+
+
+def test_a_rerun_resumes_an_interrupted_one(inputs, tmp_path):
+    """Killed mid-write: a marker, one source, a temporary. The rerun redoes it."""
+    out = tmp_path / "duet"
+    out.mkdir()
+    (out / ".skl-sepnmf-incomplete").touch()
+    (out / "source_0.wav").write_bytes(b"half a file")
+    (out / ".source_1.wav.x1y2.part").write_bytes(b"partial")
+    result = run("separate", inputs / "duet.wav", "-o", tmp_path, "--n-sources", "2")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["components.png", "source_0.wav", "source_1.wav", "summary.json"]
+    assert load_audio(out / "source_0.wav")[0].shape == (16000,)
+
+
+def test_an_unwritable_output_fails_that_input_only(inputs, tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should go")
+    result = run("separate", inputs / "duet.wav", "-o", blocker, "-q")
+    assert result.returncode == 1
+    assert "not_a_folder" in result.stderr and "Traceback" not in result.stderr
