@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -370,6 +371,13 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
 
     def _separate_one(self, waveform):
         """Sources of one mixture, and the estimator that factorized it."""
+        if not waveform.any():
+            warnings.warn(
+                "SpectrogramSeparator: a mixture is silent (all zeros); its "
+                "sources are silent too.",
+                UserWarning,
+                stacklevel=3,
+            )
         stft, frames = self._magnitude_frames(waveform)
         if self.blind:
             estimator = self._new_estimator()

@@ -44,6 +44,7 @@ def load_audio(path, *, sr=None, mono=False):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such audio file.")
+    _check_riff_length(path)
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
@@ -61,6 +62,27 @@ def load_audio(path, *, sr=None, mono=False):
         y = librosa.resample(y, orig_sr=rate, target_sr=sr)
         rate = sr
     return np.ascontiguousarray(y, dtype=np.float32), int(rate)
+
+
+def _check_riff_length(path: Path) -> None:
+    """Refuse a truncated WAV: libsndfile would silently decode what is left.
+
+    A RIFF header states the file's size; 0 and 0xFFFFFFFF mark streamed files
+    written before their length was known, and are accepted.
+    """
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return
+    declared = int.from_bytes(header[4:8], "little")
+    if declared in (0, 0xFFFFFFFF):
+        return
+    size = path.stat().st_size
+    if declared + 8 > size:
+        raise ValueError(
+            f"{path}: truncated WAV file: its header declares {declared + 8} bytes, "
+            f"the file has {size}. Re-export or re-copy it."
+        )
 
 
 def write_audio(path, y, sr, *, overwrite=False, subtype=None):
