@@ -163,3 +163,45 @@ def test_an_unwritable_output_fails_that_input_only(inputs, tmp_path):
     result = run("separate", inputs / "duet.wav", "-o", blocker, "-q")
     assert result.returncode == 1
     assert "not_a_folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_killed_run_leaves_only_complete_files_and_a_rerun_finishes(tmp_path):
+    """SIGKILL in the middle of a batch, then the same command again."""
+    import signal
+    import time
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for k in range(6):
+        mixture, _, sr = make_mixture(n_sources=3, duration=20.0, random_state=k)
+        write_audio(inputs / f"song{k}.wav", mixture, sr)
+    args = [
+        sys.executable,
+        "-m",
+        "skl_sepnmf.cli",
+        "separate",
+        "-o",
+        str(tmp_path / "out"),
+    ]
+    args += [str(p) for p in sorted(inputs.iterdir())] + ["--n-sources", "3", "-q"]
+    process = subprocess.Popen(args, stderr=subprocess.PIPE)
+    out = tmp_path / "out"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill once the first input is done
+        if any(out.glob("*/summary.json")):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(list(out.glob("*/summary.json"))) < 6  # the batch was interrupted
+    for folder in out.iterdir():
+        for source in folder.glob("source_*.wav"):
+            y, _ = load_audio(source)  # every visible source file is complete
+            assert y.shape == (320000,)
+        if not (folder / "summary.json").exists():
+            assert (folder / ".skl-sepnmf-incomplete").exists()
+    rerun = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(list(out.glob("*/summary.json"))) == 6
+    assert not list(out.glob("*/.skl-sepnmf-incomplete"))
+    assert not list(out.glob("*/.*.part"))
