@@ -171,6 +171,10 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
     estimators_ : list of estimators
         ``blind=True``: the estimator fitted on each mixture given to ``fit``.
 
+    activations_ : list of ndarray of shape (n_channels * n_frames, n_components)
+        After ``fit_transform`` in blind mode: each mixture's activations, the
+        frames of channel 0 first, then channel 1's, and so on.
+
     estimator_ : estimator
         ``blind=False`` (except ``grouping="recordings"``): the estimator fitted
         on all the training audio together.
@@ -363,14 +367,15 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         results = Parallel(n_jobs=self.n_jobs)(
             delayed(self._separate_one)(y) for y in waveforms
         )
-        separated = [sources for sources, _ in results]
-        estimators = [estimator for _, estimator in results]
+        separated, estimators, activations = (
+            list(column) for column in zip(*results, strict=True)
+        )
         if len({s.shape for s in separated}) == 1:
-            return np.stack(separated), estimators
-        return separated, estimators
+            separated = np.stack(separated)
+        return separated, estimators, activations
 
     def _separate_one(self, waveform):
-        """Sources of one mixture, and the estimator that factorized it."""
+        """Sources of one mixture, the estimator and the activations behind them."""
         if not waveform.any():
             warnings.warn(
                 "SpectrogramSeparator: a mixture is silent (all zeros); its "
@@ -414,7 +419,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                     self._seed + k,
                 )
             sources[k] = signal[..., :length]
-        return sources, estimator
+        return sources, estimator, activations
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None):
@@ -436,7 +441,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         if not self.blind:
             return self.fit(X).transform(X)
         waveforms = self._setup(X)
-        sources, self.estimators_ = self._separate_all(waveforms)
+        sources, self.estimators_, self.activations_ = self._separate_all(waveforms)
         return sources
 
     def score(self, X, y):

@@ -22,7 +22,6 @@ from . import __version__
 from ._nmf import NMF
 from ._separable import SNPA, GreedySNPA
 from ._separator import DEFAULT_N_COMPONENTS, SpectrogramSeparator
-from ._spectral import frames_of
 from .datasets import make_mixture
 from .io import load_audio, write_audio
 from .metrics import separation_scores
@@ -210,8 +209,10 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
 
     estimator = separator.estimators_[0]
     hop = separator.stft_.hop_length
-    channel0 = np.abs(separator.stft_.stft(y if y.ndim == 1 else y[0]))
-    n_frames = channel0.shape[-1]
+    n_channels = 1 if y.ndim == 1 else y.shape[0]
+    # rows of the activations are channel 0's frames, then channel 1's, ...
+    activations = separator.activations_[0]
+    n_frames = activations.shape[0] // n_channels
     summary = {
         "input": str(path),
         "sample_rate": sr,
@@ -235,7 +236,9 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
         summary["selected_times"] = [round(f * hop / sr, 4) for f in frames]
     stage("figure")
     start = time.perf_counter()
-    summary["figure"] = _figure(estimator, channel0, sr, hop, out / FIGURE)
+    summary["figure"] = _figure(
+        estimator.components_, activations[:n_frames], sr, hop, out / FIGURE
+    )
     timings["figure"] = time.perf_counter() - start
     summary["timings_seconds"] = {k: round(v, 4) for k, v in timings.items()}
     _write_json(out / SUMMARY, summary)
@@ -268,7 +271,7 @@ def _claim_output_folder(out: Path, targets, overwrite: bool) -> None:
         raise InputError(f"{out}: cannot write the output folder ({error})") from None
 
 
-def _figure(estimator, magnitude, sr, hop_length, path):
+def _figure(components, activations, sr, hop_length, path):
     """components.png: spectra and activations (of the first channel)."""
     try:
         import matplotlib
@@ -279,10 +282,7 @@ def _figure(estimator, magnitude, sr, hop_length, path):
         from .plotting import plot_components
     except ImportError:
         return None  # the plot extra is not installed
-    activations = estimator.transform(frames_of(magnitude))
-    fig = plot_components(
-        estimator.components_, activations, sr=sr, hop_length=hop_length
-    )
+    fig = plot_components(components, activations, sr=sr, hop_length=hop_length)
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path.name

@@ -79,6 +79,11 @@ def test_stereo_in_stereo_out_with_one_factorization(duet):
     # the panning of each source is kept: right = half of left
     np.testing.assert_allclose(sources[0][:, 1], 0.5 * sources[0][:, 0], atol=1e-6)
     assert len(separator.estimators_) == 1
+    # activations: channel 0's frames, then channel 1's, on the same templates
+    n_frames = 1 + mixture.size // separator.stft_.hop_length
+    activations = separator.activations_[0]
+    assert activations.shape == (2 * n_frames, 2)
+    np.testing.assert_allclose(activations[n_frames:], 0.5 * activations[:n_frames])
 
 
 def test_mixtures_of_different_lengths_give_a_list(duet):
