@@ -29,11 +29,8 @@ _LOG_FLOOR = 1e-3
 DEFAULT_N_COMPONENTS = 8
 
 
-def _check_waveforms(X) -> tuple[list[np.ndarray], bool]:
-    """Mixtures as a list of float arrays (n_times,) or (n_channels, n_times).
-
-    Returns the list and whether it came as one regular array.
-    """
+def _check_waveforms(X) -> list[np.ndarray]:
+    """Mixtures as a list of float arrays (n_times,) or (n_channels, n_times)."""
     if isinstance(X, (list, tuple)) and len({np.shape(x) for x in X}) > 1:
         waveforms = [
             check_array(
@@ -51,14 +48,14 @@ def _check_waveforms(X) -> tuple[list[np.ndarray], bool]:
                     f"X[{i}] must be a waveform (n_times,) or (n_channels, n_times); "
                     f"got shape {y.shape}."
                 )
-        return waveforms, False
+        return waveforms
     X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32])
     if X.ndim not in (2, 3):
         raise ValueError(
             "X must have shape (n_mixtures, n_times) or (n_mixtures, n_channels, "
             f"n_times), or be a list of waveforms; got shape {X.shape}."
         )
-    return list(X), True
+    return list(X)
 
 
 def _spectral_features(components: np.ndarray) -> np.ndarray:
@@ -334,7 +331,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                 "grouping='recordings' needs blind=False: the sources are the "
                 "training recordings given to fit (one solo recording each)."
             )
-        waveforms, _ = _check_waveforms(X)
+        waveforms = _check_waveforms(X)
         self.stft_ = STFTConfig.resolve(
             self.n_fft, self.hop_length, self.win_length, self.window, self.center
         )
@@ -360,7 +357,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             the mixtures differ in length or in their number of sources.
         """
         check_is_fitted(self, "stft_")
-        waveforms, _ = _check_waveforms(X)
+        waveforms = _check_waveforms(X)
         return self._separate_all(waveforms)[0]
 
     def _separate_all(self, waveforms):
