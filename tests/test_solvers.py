@@ -175,3 +175,14 @@ def test_all_zero_data_selects_nothing():
     assert indices.size == 0 and weights.shape == (0, 5)
     indices, weights, *_ = greedy_select(np.zeros((5, 3)), 2)
     assert indices.size == 0 and weights.shape == (0, 5)
+
+
+def test_block_pivoting_falls_back_to_hals_when_it_runs_out_of_steps():
+    """max_iter=1 leaves columns infeasible: the HALS fallback finishes them."""
+    rng = np.random.default_rng(5)
+    U = rng.random((30, 5))
+    M = rng.random((30, 40)) - 0.2
+    weights, n_iter = _nnls_block_pivoting(U.T @ U, U.T @ M, 1)
+    assert n_iter == 1 and weights.min() >= 0
+    expected = np.column_stack([nnls(U, M[:, j])[0] for j in range(M.shape[1])])
+    np.testing.assert_allclose(weights, expected, atol=1e-5)
