@@ -113,10 +113,9 @@ except ImportError:
 if plot_components is not None:
     separator, _ = separated["SNPA (notebook)"]
     snpa = separator.estimators_[0]
-    frames = np.abs(separator.stft_.stft(mixture)).T
     fig = plot_components(
         snpa.components_,
-        snpa.transform(frames),
+        separator.activations_[0],
         sr=sr,
         hop_length=separator.stft_.hop_length,
         title="SNPA, rank 7: selected frames " + str(snpa.indices_.tolist()),

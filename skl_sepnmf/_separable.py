@@ -76,7 +76,8 @@ class _BaseSeparableNMF(
 
     @abstractmethod
     def _select(self, X):
-        """Run the selection kernel on float64 X: return (Selection, n_steps)."""
+        """Run the selection kernel on X (float32 or float64; the kernels compute
+        in float64): return (Selection, n_steps)."""
 
     def fit(self, X, y=None):
         """Select the frames that span the data.
@@ -119,11 +120,10 @@ class _BaseSeparableNMF(
     def _fit(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         check_non_negative(X, f"{type(self).__name__} (input X)")
-        # Selection runs in float64 so that float32 input selects the same frames
+        # The kernels compute in float64 (float32 input selects the frames its
+        # float64 copy would) without a float64 copy of a large float32 X.
         # the user's frame: separable_fit < _fit < _fit_context < fit(_transform)
-        selection, n_steps = separable_fit(
-            self, np.asarray(X, dtype=np.float64), stacklevel=5
-        )
+        selection, n_steps = separable_fit(self, X, stacklevel=5)
         indices = selection.indices
         self.indices_ = indices
         self.components_ = X[indices].copy()

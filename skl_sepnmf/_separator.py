@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from functools import partial
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -15,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._separable import SNPA
 from ._solvers import nnls_activations
-from ._spectral import STFTConfig, frames_of, masked_sources
+from ._spectral import InverseSTFT, MaskedSources, STFTConfig
 from .metrics import snr_scorer
 
 # Grouping features of a template: its log spectrum, floored 60 dB below the
@@ -27,6 +30,17 @@ from .metrics import snr_scorer
 _LOG_FLOOR = 1e-3
 # Rank of the default estimator when n_sources is not given.
 DEFAULT_N_COMPONENTS = 8
+
+
+class Separation(NamedTuple):
+    """One mixture's separation: :meth:`SpectrogramSeparator.separate`."""
+
+    estimator: object
+    activations: np.ndarray
+    groups: list
+    n_sources: int
+    sources: Iterator[np.ndarray]
+    stft: STFTConfig
 
 
 def _check_waveforms(X) -> list[np.ndarray]:
@@ -276,9 +290,11 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             return SNPA(n_components=self.n_sources or DEFAULT_N_COMPONENTS)
         return clone(self.estimator)
 
-    def _magnitude_frames(self, waveform):
-        stft = self.stft_.stft(waveform)
-        return stft, frames_of(np.abs(stft))
+    def _magnitude_frames(self, waveform, stft_config=None):
+        """The mixture STFT (frames-major) and ``X``: its magnitude, one row per
+        frame of each channel (a reshape, not a copy)."""
+        stft = (stft_config or self.stft_).stft(waveform)
+        return stft, np.abs(stft).reshape(-1, stft.shape[-1])
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -367,12 +383,79 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         separated, estimators, activations = (
             list(column) for column in zip(*results, strict=True)
         )
-        if len({s.shape for s in separated}) == 1:
+        if len(separated) == 1:
+            separated = separated[0][None]  # a view: no copy of every source
+        elif len({s.shape for s in separated}) == 1:
             separated = np.stack(separated)
         return separated, estimators, activations
 
     def _separate_one(self, waveform):
         """Sources of one mixture, the estimator and the activations behind them."""
+        separation = self._separation(waveform, self.stft_, self._seed)
+        sources = np.empty((separation.n_sources,) + waveform.shape, waveform.dtype)
+        for k, source in enumerate(separation.sources):
+            sources[k] = source
+        return sources, separation.estimator, separation.activations
+
+    def separate(self, waveform):
+        """Separate one mixture, producing its sources one at a time.
+
+        The memory-bounded way to separate a long recording: the factorization
+        runs now, and each source is resynthesized only when the returned
+        ``sources`` iterator reaches it, block by block of frames, so that only
+        one source waveform exists at a time (write it to disk, then let it
+        go). :meth:`transform` is this, collected into one array.
+
+        A blind separator (``blind=True``) needs no fit: each mixture is
+        factorized on its own. Otherwise call :meth:`fit` first.
+
+        Parameters
+        ----------
+        waveform : array-like of shape (n_times,) or (n_channels, n_times)
+            One mixture.
+
+        Returns
+        -------
+        separation : Separation
+            Named tuple: ``estimator`` (fitted on this mixture in blind mode,
+            the learned one otherwise), ``activations`` of shape
+            ``(n_channels * n_frames, n_components)``, ``groups`` (component
+            indices of each source), ``n_sources``, ``sources``: an iterator
+            over the ``n_sources`` waveforms, each of the shape and dtype of
+            ``waveform``, and ``stft``, the resolved STFT parameters.
+
+        Examples
+        --------
+        >>> from skl_sepnmf import SpectrogramSeparator
+        >>> from skl_sepnmf.datasets import make_mixture
+        >>> mixture, _, sr = make_mixture(n_sources=3, random_state=0)
+        >>> separation = SpectrogramSeparator(n_sources=3).separate(mixture)
+        >>> [source.shape == mixture.shape for source in separation.sources]
+        [True, True, True]
+        """
+        if self.blind and not hasattr(self, "stft_"):
+            self._validate_params()
+            stft_config = STFTConfig.resolve(
+                self.n_fft, self.hop_length, self.win_length, self.window, self.center
+            )
+            seed = check_random_state(self.random_state).randint(2**31 - 1)
+        else:
+            check_is_fitted(self, "stft_")
+            stft_config, seed = self.stft_, self._seed
+        waveform = check_array(
+            waveform,
+            ensure_2d=False,
+            dtype=[np.float64, np.float32],
+            input_name="waveform",
+        )
+        if waveform.ndim not in (1, 2):
+            raise ValueError(
+                "waveform must have shape (n_times,) or (n_channels, n_times); "
+                f"got shape {waveform.shape}."
+            )
+        return self._separation(waveform, stft_config, seed)
+
+    def _separation(self, waveform, stft_config, seed):
         if not waveform.any():
             warnings.warn(
                 "SpectrogramSeparator: a mixture is silent (all zeros); its "
@@ -380,13 +463,13 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        stft, frames = self._magnitude_frames(waveform)
+        stft, frames = self._magnitude_frames(waveform, stft_config)
         if self.blind:
             estimator = self._new_estimator()
             activations = estimator.fit_transform(frames)
             components = estimator.components_
             groups = group_components(
-                components, activations, self.n_sources, self.grouping, self._seed
+                components, activations, self.n_sources, self.grouping, seed
             )
         else:
             # activations on the learned templates (pooled over the recordings
@@ -395,28 +478,40 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             components = self.components_
             activations = nnls_activations(frames, components.astype(frames.dtype))[0]
             groups = self.groups_
-        length = waveform.shape[-1]
+        del frames  # the magnitude is not needed for resynthesis: free it now
         # Silent sources complete the output when the factorization found fewer
         # components than sources asked for (down to none, for silent audio).
         n_out = max(len(groups), self.n_sources or 0)
         if not groups:
             n_out = max(n_out, getattr(estimator, "n_components", None) or 0)
-        sources = np.zeros((n_out,) + waveform.shape, dtype=waveform.dtype)
-        spectra = masked_sources(
+        masks = MaskedSources(
             stft, activations, components, groups, self.mask, self.power
         )
-        for k, source_stft in enumerate(spectra):
+        sources = self._resynthesized(masks, waveform, stft_config, seed, n_out)
+        return Separation(estimator, activations, groups, n_out, sources, stft_config)
+
+    def _resynthesized(self, masks, waveform, stft_config, seed, n_out):
+        """Yield each source's waveform in turn (then silent ones up to n_out)."""
+        length = waveform.shape[-1]
+        if self.phase == "mixture" and len(masks):
+            inverse = InverseSTFT(
+                stft_config, masks.shape[-2], length, masks.mixture.dtype
+            )
+        for k in range(len(masks)):
             if self.phase == "mixture":
-                signal = self.stft_.istft(source_stft, length=max(length, self.n_fft))
-            else:
-                signal = self.stft_.griffinlim(
-                    np.abs(source_stft),
-                    max(length, self.n_fft),
-                    self.n_iter,
-                    self._seed + k,
+                yield inverse(
+                    waveform.shape[:-1], masks.starts, partial(masks.block, k)
                 )
-            sources[k] = signal[..., :length]
-        return sources, estimator, activations
+            else:
+                signal = stft_config.griffinlim(
+                    np.abs(masks.spectrogram(k)),
+                    stft_config.padded_length(length),
+                    self.n_iter,
+                    seed + k,
+                )
+                yield signal[..., :length].astype(waveform.dtype, copy=False)
+        for _ in range(len(masks), n_out):
+            yield np.zeros_like(waveform)
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None):

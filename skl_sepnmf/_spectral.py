@@ -1,19 +1,48 @@
-"""STFT, masks and resynthesis: a thin layer over librosa.
+"""STFT, masks and resynthesis, in blocks of frames.
 
-Shapes: a waveform is ``(n_times,)`` or ``(n_channels, n_times)``; its STFT is
-``(n_bins, n_frames)`` or ``(n_channels, n_bins, n_frames)`` (librosa's layout);
-the matrix the estimators see is ``X = |STFT|`` with one row per frame of every
-channel, ``(n_channels * n_frames, n_bins)``.
+Layout is frames-major: the STFT of a waveform ``(n_times,)`` or
+``(n_channels, n_times)`` is ``(n_frames, n_bins)`` or
+``(n_channels, n_frames, n_bins)``, i.e. librosa's ``(..., n_bins, n_frames)``
+with the last two axes swapped. Each frame's spectrum is then contiguous for
+the (inverse) real FFTs, and ``|STFT|`` reshaped to ``(n_channels * n_frames,
+n_bins)`` is the estimators' ``X`` without a copy.
+
+:meth:`STFTConfig.stft` and :class:`InverseSTFT` compute what ``librosa.stft``
+and ``librosa.istft`` compute (same window, zero padding and window-sum
+normalization; tested equal to 1e-5), with scipy.fft on blocks of frames and
+an overlap-add vectorized over frames (a loop over the ``n_fft / hop_length``
+overlapping segments only). Precision follows the waveform: float32 audio
+gives complex64 spectra and float32 FFTs.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
+from math import ceil
 
 import librosa
 import numpy as np
+import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
+
+from ._solvers import _blas_threads
+
+# Spectrum data per block of frames: large enough that the Python overhead per
+# block is negligible, small enough that a block's temporaries (model, mask,
+# masked spectrum, inverse FFT) stay a few tens of MB however long the audio.
+BLOCK_BYTES = 4 * 2**20
+
+
+def block_frames(n_channels: int, n_bins: int, itemsize: int) -> int:
+    """Frames per block so that one block of spectra is about BLOCK_BYTES."""
+    return max(1, BLOCK_BYTES // (n_channels * n_bins * itemsize))
 
 
 @dataclass(frozen=True)
@@ -43,19 +72,73 @@ class STFTConfig:
             "center": self.center,
         }
 
-    def stft(self, y: NDArray) -> NDArray:
-        # short signals are zero-padded to one window: librosa needs n_fft samples
-        if y.shape[-1] < self.n_fft:
-            pad = [(0, 0)] * (y.ndim - 1) + [(0, self.n_fft - y.shape[-1])]
-            y = np.pad(y, pad)
-        return librosa.stft(y, **self.librosa_kwargs)
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
 
-    def istft(self, S: NDArray, length: int) -> NDArray:
-        return librosa.istft(S, length=length, **self.librosa_kwargs)
+    @cached_property
+    def fft_window(self) -> NDArray[np.float64]:
+        """The analysis (and synthesis) window, zero-padded to ``n_fft``."""
+        window = librosa.filters.get_window(self.window, self.win_length, fftbins=True)
+        return librosa.util.pad_center(window, size=self.n_fft)
+
+    def padded_length(self, n_times: int) -> int:
+        """Samples the STFT sees: short signals are zero-padded to ``n_fft``."""
+        return max(n_times, self.n_fft)
+
+    def n_frames(self, n_times: int) -> int:
+        n_times = self.padded_length(n_times)
+        if self.center:
+            n_times += 2 * (self.n_fft // 2)
+        return 1 + (n_times - self.n_fft) // self.hop_length
+
+    def stft(self, y: NDArray) -> NDArray:
+        """Frames-major STFT, ``librosa.stft(y).swapaxes(-1, -2)``.
+
+        A signal shorter than ``n_fft`` is zero-padded to ``n_fft`` first
+        (librosa needs one full window).
+        """
+        real = np.float32 if y.dtype == np.float32 else np.float64
+        y = np.asarray(y, dtype=real)
+        n_times = self.padded_length(y.shape[-1])
+        n_frames = self.n_frames(y.shape[-1])
+        offset = self.n_fft // 2 if self.center else 0
+        window = self.fft_window.astype(real)
+        spectra = np.empty(
+            y.shape[:-1] + (n_frames, self.n_bins), dtype=np.result_type(real, 1j)
+        )
+        n_channels = int(np.prod(y.shape[:-1]))
+        step = block_frames(n_channels, self.n_bins, spectra.itemsize)
+        # the BLAS thread budget: joblib workers limit it, so FFTs do not oversubscribe
+        workers = _blas_threads()
+        for start in range(0, n_frames, step):
+            stop = min(start + step, n_frames)
+            first = start * self.hop_length - offset
+            last = (stop - 1) * self.hop_length - offset + self.n_fft
+            samples = _zero_extended(y, first, last, n_times)
+            frames = sliding_window_view(samples, self.n_fft, axis=-1)
+            spectra[..., start:stop, :] = scipy.fft.rfft(
+                frames[..., :: self.hop_length, :] * window, axis=-1, workers=workers
+            )
+        return spectra
+
+    def istft(self, spectra: NDArray, length: int) -> NDArray:
+        """Inverse of :meth:`stft`: ``librosa.istft(spectra.swapaxes(-1, -2))``."""
+        n_frames = spectra.shape[-2]
+        inverse = InverseSTFT(self, n_frames, length, spectra.dtype)
+        step = block_frames(
+            int(np.prod(spectra.shape[:-2])), spectra.shape[-1], spectra.itemsize
+        )
+        return inverse(
+            spectra.shape[:-2],
+            range(0, n_frames, step),
+            lambda first: spectra[..., first : first + step, :],
+        )
 
     def griffinlim(self, magnitude, length, n_iter, random_state):
+        """Griffin-Lim from a frames-major magnitude (librosa's algorithm)."""
         return librosa.griffinlim(
-            magnitude,
+            np.swapaxes(magnitude, -1, -2),
             n_iter=n_iter,
             length=length,
             random_state=random_state,
@@ -63,78 +146,214 @@ class STFTConfig:
         )
 
 
-def frames_of(magnitude: NDArray) -> NDArray:
-    """``(..., n_bins, n_frames)`` -> ``(n_channels * n_frames, n_bins)``."""
-    n_bins, n_frames = magnitude.shape[-2:]
-    stacked = magnitude.reshape(-1, n_bins, n_frames)
-    return np.ascontiguousarray(stacked.transpose(0, 2, 1).reshape(-1, n_bins))
+def _zero_extended(y: NDArray, first: int, last: int, n_times: int) -> NDArray:
+    """Samples ``first:last`` of y, zeros outside ``0:y.shape[-1]`` (a view when
+    the range lies inside y). ``n_times >= y.shape[-1]`` is the padded length."""
+    if first >= 0 and last <= y.shape[-1]:
+        return y[..., first:last]
+    samples = np.zeros(y.shape[:-1] + (last - first,), dtype=y.dtype)
+    lo, hi = max(first, 0), min(last, y.shape[-1])
+    if hi > lo:
+        samples[..., lo - first : hi - first] = y[..., lo:hi]
+    return samples
 
 
-def source_spectrogram(
-    activations: NDArray, components: NDArray, members: NDArray, shape
-) -> NDArray:
-    """Model magnitude of one source, ``sum_c W[:, c] C[c]``, in STFT layout."""
-    model = activations[:, members] @ components[members]
-    n_bins, n_frames = shape[-2:]
-    return model.reshape(-1, n_frames, n_bins).transpose(0, 2, 1).reshape(shape)
+class InverseSTFT:
+    """``librosa.istft`` of one signal, fed block by block of frames.
+
+    Built once per mixture (the window sum-square normalization is shared by
+    its sources), then called once per source with an iterable of
+    ``(first_frame, spectra_block)``; only the output waveform is held whole.
+    Like librosa with ``length`` given, frames past what ``length`` needs are
+    ignored.
+    """
+
+    def __init__(self, config: STFTConfig, n_frames: int, length: int, dtype):
+        self.config = config
+        self.length = length
+        self.dtype = np.float32 if np.dtype(dtype) == np.complex64 else np.float64
+        hop, n_fft = config.hop_length, config.n_fft
+        padded = length + 2 * (n_fft // 2) if config.center else length
+        self.n_frames = min(n_frames, ceil(padded / hop))
+        self.n_segments = ceil(n_fft / hop)  # hop-long segments of one frame
+        self.start = n_fft // 2 if config.center else 0
+        self.window = config.fft_window.astype(self.dtype)
+        window_sq = self._overlap_add_constant(config.fft_window**2)
+        self.window_sum = self._trim(window_sq.astype(self.dtype))
+        self.nonzero = self.window_sum > librosa.util.tiny(self.window_sum)
+
+    def _segments(self) -> Iterator[tuple[int, slice]]:
+        """``(j, samples of frame segment j)`` for each overlapping segment."""
+        hop, n_fft = self.config.hop_length, self.config.n_fft
+        for j in range(self.n_segments):
+            yield j, slice(j * hop, min((j + 1) * hop, n_fft))
+
+    def _new_buffer(self, leading_shape) -> NDArray:
+        # row t holds samples t * hop ... (t + 1) * hop - 1 of the padded signal
+        shape = (*leading_shape, self.n_frames + self.n_segments - 1)
+        return np.zeros((*shape, self.config.hop_length), dtype=self.dtype)
+
+    def _overlap_add_constant(self, frame: NDArray) -> NDArray:
+        buffer = self._new_buffer(()).astype(np.float64)
+        for j, samples in self._segments():
+            width = samples.stop - samples.start
+            buffer[j : j + self.n_frames, :width] += frame[samples]
+        return buffer.reshape(-1)
+
+    def _trim(self, padded_signal: NDArray) -> NDArray:
+        """Drop the centering pad; cut or zero-extend to ``length``."""
+        signal = padded_signal[..., self.start : self.start + self.length]
+        missing = self.length - signal.shape[-1]
+        if missing > 0:
+            signal = np.pad(signal, [(0, 0)] * (signal.ndim - 1) + [(0, missing)])
+        return signal
+
+    def __call__(self, leading_shape, starts, block) -> NDArray:
+        """The waveform ``(*leading_shape, length)`` of the spectra ``block(first)``
+        (frames ``first, first + 1, ...``) for each ``first`` in ``starts``.
+
+        The blocks are made, inverse transformed and windowed by a pool of
+        threads (numpy and scipy.fft release the GIL), at most two per thread
+        ahead; this thread overlap-adds them in order.
+        """
+        buffer = self._new_buffer(leading_shape)
+        n_fft = self.config.n_fft
+
+        def windowed_frames(first):
+            spectra = block(first)
+            count = min(spectra.shape[-2], self.n_frames - first)
+            frames = scipy.fft.irfft(spectra[..., :count, :], n=n_fft, axis=-1)
+            frames *= self.window
+            return first, frames
+
+        starts = [first for first in starts if first < self.n_frames]
+        threads = min(_blas_threads(), len(starts))
+        with contextlib.ExitStack() as stack:
+            if threads > 1:
+                pool = stack.enter_context(ThreadPoolExecutor(threads))
+                # the pool is the parallelism: one BLAS thread per block
+                stack.enter_context(threadpool_limits(1))
+                results = _ordered_map(pool, windowed_frames, starts, 2 * threads)
+            else:
+                results = map(windowed_frames, starts)
+            for first, frames in results:
+                count = frames.shape[-2]
+                for j, samples in self._segments():
+                    width = samples.stop - samples.start
+                    rows = slice(first + j, first + j + count)
+                    buffer[..., rows, :width] += frames[..., samples]
+        signal = self._trim(buffer.reshape(*leading_shape, -1))
+        np.divide(signal, self.window_sum, out=signal, where=self.nonzero)
+        return signal
 
 
-def masked_sources(
-    mixture_stft: NDArray,
-    activations: NDArray,
-    components: NDArray,
-    groups: list[NDArray],
-    mask: str | None,
-    power: float,
-) -> Iterator[NDArray]:
-    """Yield the complex STFT of each source, one source at a time.
+def _ordered_map(pool, function, items, ahead: int) -> Iterator:
+    """``map(function, items)`` on a thread pool, in order, with at most
+    ``ahead`` calls submitted and not yet consumed (bounded memory)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
-    Never holds more than one source's spectrogram besides the mixture's and
-    one accumulator (the mask denominator or the running winner).
+
+class MaskedSources:
+    """The masked mixture STFT of each source, block by block of frames.
+
+    Only one block of one source exists at a time (plus the mixture's STFT and
+    the activations): no source spectrogram is ever held whole.
 
     * ``mask=None``: the model magnitude with the mixture's phase (the
       notebook's method; the sources need not sum to the mixture).
-    * ``"soft"``: ``V_k^p / sum_j V_j^p`` times the mixture STFT; where every
-      model is zero the bin is shared equally, so the sources sum to the
-      mixture exactly.
+    * ``"soft"``: ``V_k^p / sum_j V_j^p`` times the mixture STFT. A tiny
+      constant ``eps`` is added as ``(V_k^p + eps) / (sum_j V_j^p + n eps)``:
+      the masks still sum to one, and where every model is zero the bin is
+      shared equally, so the sources sum to the mixture exactly.
     * ``"binary"``: each bin goes whole to the source with the largest model
       (first source on ties).
+
+    Parameters
+    ----------
+    mixture_stft : ndarray of shape ([n_channels,] n_frames, n_bins)
+        Frames-major STFT of the mixture.
+    activations : ndarray of shape (n_channels * n_frames, n_components)
+        Channel 0's frames first, then channel 1's, and so on.
+    components : ndarray of shape (n_components, n_bins)
+    groups : list of ndarray
+        Component indices of each source (a partition of the components).
     """
-    shape = mixture_stft.shape
-    if not groups:
-        return
-    dtype = np.float32 if mixture_stft.dtype == np.complex64 else np.float64
 
-    def model(k):
-        return source_spectrogram(activations, components, groups[k], shape).astype(
-            dtype, copy=False
+    def __init__(self, mixture_stft, activations, components, groups, mask, power):
+        self.mixture = mixture_stft.reshape((-1,) + mixture_stft.shape[-2:])
+        self.shape = mixture_stft.shape
+        n_channels, n_frames, n_bins = self.mixture.shape
+        self.real = np.float32 if mixture_stft.dtype == np.complex64 else np.float64
+        self.activations = np.asarray(activations, dtype=self.real).reshape(
+            n_channels, n_frames, -1
         )
+        self.components = np.asarray(components, dtype=self.real)
+        self.groups = [np.asarray(g) for g in groups]
+        self.mask = mask
+        self.power = power
+        self.step = block_frames(n_channels, n_bins, mixture_stft.itemsize)
+        self.eps = np.finfo(self.real).tiny
 
-    if mask is None:
-        phase = np.exp(1j * np.angle(mixture_stft)).astype(mixture_stft.dtype)
-        for k in range(len(groups)):
-            yield model(k) * phase
-        return
+    def __len__(self) -> int:
+        return len(self.groups)
 
-    if mask == "soft":
-        total = np.zeros(shape, dtype=dtype)
-        for k in range(len(groups)):
-            total += model(k) ** power
-        empty = total == 0
-        share = 1.0 / len(groups)
-        for k in range(len(groups)):
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ratio = model(k) ** power / total
-            ratio[empty] = share
-            yield ratio * mixture_stft
-        return
+    def _model(self, k: int, frames: slice) -> NDArray:
+        members = self.groups[k]
+        return self.activations[:, frames, members] @ self.components[members]
 
-    best = np.full(shape, -np.inf, dtype=dtype)
-    winner = np.zeros(shape, dtype=np.intp)
-    for k in range(len(groups)):
-        current = model(k)
-        better = current > best
-        best[better] = current[better]
-        winner[better] = k
-    for k in range(len(groups)):
-        yield np.where(winner == k, mixture_stft, 0)
+    def _powered_total(self, frames: slice) -> NDArray:
+        if self.power == 1:
+            members = np.concatenate(self.groups)
+            return self.activations[:, frames, members] @ self.components[members]
+        total = self._model(0, frames) ** self.power
+        for k in range(1, len(self.groups)):
+            total += self._model(k, frames) ** self.power
+        return total
+
+    def _block(self, k: int, frames: slice) -> NDArray:
+        mixture = self.mixture[:, frames]
+        if self.mask is None:
+            model = self._model(k, frames)
+            magnitude = np.abs(mixture)
+            phase = np.divide(
+                mixture, magnitude, out=np.ones_like(mixture), where=magnitude > 0
+            )
+            return model * phase
+        if self.mask == "soft":
+            ratio = self._model(k, frames)
+            if self.power != 1:
+                ratio **= self.power
+            ratio += self.eps
+            total = self._powered_total(frames)
+            total += len(self.groups) * self.eps
+            ratio /= total
+            return ratio * mixture
+        best = self._model(0, frames)
+        winner = np.zeros(best.shape, dtype=np.intp)
+        for j in range(1, len(self.groups)):
+            current = self._model(j, frames)
+            better = current > best
+            best[better] = current[better]
+            winner[better] = j
+        return np.where(winner == k, mixture, 0)
+
+    @property
+    def starts(self) -> range:
+        """First frame of each block."""
+        return range(0, self.mixture.shape[1], self.step)
+
+    def block(self, k: int, first: int) -> NDArray:
+        """Masked STFT of source k, frames ``first`` to ``first + step``, in the
+        mixture's layout (channel axis only if the mixture has one)."""
+        block = self._block(k, slice(first, first + self.step))
+        return block.reshape(self.shape[:-2] + block.shape[-2:])
+
+    def spectrogram(self, k: int) -> NDArray:
+        """The whole masked STFT of source k (Griffin-Lim needs it whole)."""
+        return np.concatenate([self.block(k, first) for first in self.starts], axis=-2)

@@ -171,7 +171,7 @@ def _separator(args) -> SpectrogramSeparator:
 def separate_file(path: Path, args, stage=lambda name: None) -> dict:
     """Separate one file into ``args.output / path.stem``; return its summary.
 
-    ``stage(name)`` is called as each stage starts (load, separate, write,
+    ``stage(name)`` is called as each stage starts (load, factorize, resynthesize,
     figure), for the progress bar.
     """
     out = args.output / path.stem
@@ -187,31 +187,36 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
     timings["load"] = time.perf_counter() - start
 
     separator = _separator(args)
-    stage("separate")
+    stage("factorize")
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NMF convergence, rank found below asked
-        sources = separator.fit_transform(y[None])[0]
-    timings["separate"] = time.perf_counter() - start
+        separation = separator.separate(y)
+    timings["factorize"] = time.perf_counter() - start
 
-    targets = [out / f"source_{k}.{args.format}" for k in range(len(sources))]
+    targets = [out / f"source_{k}.{args.format}" for k in range(separation.n_sources)]
     _claim_output_folder(out, targets, args.overwrite)
-    stage("write")
+    stage("resynthesize")
     start = time.perf_counter()
     written = []
-    for target, source in zip(targets, sources, strict=True):
+    # Each source is resynthesized when asked for and written at once, then
+    # dropped before the next is made (no zip: its result tuple would keep the
+    # previous source alive): one source waveform in memory at a time.
+    for target in targets:
+        source = next(separation.sources)
         try:
             write_audio(target, source, sr, overwrite=True)  # claimed above
         except OSError as error:
             raise InputError(f"{target}: cannot be written ({error})") from None
+        del source
         written.append(target.name)
-    timings["write"] = time.perf_counter() - start
+    timings["resynthesize_and_write"] = time.perf_counter() - start
 
-    estimator = separator.estimators_[0]
-    hop = separator.stft_.hop_length
+    estimator = separation.estimator
+    hop = separation.stft.hop_length
     n_channels = 1 if y.ndim == 1 else y.shape[0]
     # rows of the activations are channel 0's frames, then channel 1's, ...
-    activations = separator.activations_[0]
+    activations = separation.activations
     n_frames = activations.shape[0] // n_channels
     summary = {
         "input": str(path),

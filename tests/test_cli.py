@@ -56,7 +56,12 @@ def test_separate_mono_and_stereo_in_parallel(inputs, tmp_path):
     assert summary["sources"] == ["source_0.wav", "source_1.wav"]
     assert len(summary["selected_frames"]) == 2
     assert summary["parameters"]["n_fft"] == 512
-    assert set(summary["timings_seconds"]) == {"load", "separate", "write", "figure"}
+    assert set(summary["timings_seconds"]) == {
+        "load",
+        "factorize",
+        "resynthesize_and_write",
+        "figure",
+    }
 
 
 def test_separate_then_evaluate_against_the_stems(inputs, tmp_path):

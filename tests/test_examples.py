@@ -77,8 +77,28 @@ def test_every_example_is_tested():
         "plot_stereo.py",
         "plot_trained_mode.py",
         "plot_cli.py",
+        "separate_collection.py",
     }
     assert {p.name for p in (PROJECT / "examples").glob("*.py")} == tested
+
+
+def test_collection_example_gives_the_same_files_on_a_dask_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    import soundfile as sf
+
+    _run_example("separate_collection.py", tmp_path / "local", "--jobs", "2")
+    out = _run_example(
+        "separate_collection.py", tmp_path / "dask", "--local-cluster", 2
+    )
+    assert "on the dask cluster at tcp://127.0.0.1:" in out
+    written = sorted(
+        p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.wav")
+    )
+    assert len(written) == 4 * (1 + 3)  # demo inputs and 3 sources each
+    for name in written:
+        local, _ = sf.read(tmp_path / "local" / name)
+        on_cluster, _ = sf.read(tmp_path / "dask" / name)
+        np.testing.assert_allclose(on_cluster, local, atol=2 / 2**15)
 
 
 def test_stereo_example_keeps_the_panning():

@@ -16,7 +16,7 @@ from skl_sepnmf._solvers import (
     nnls_activations,
     snpa_select,
 )
-from skl_sepnmf._spectral import masked_sources
+from skl_sepnmf._spectral import MaskedSources
 from skl_sepnmf.io import load_audio
 
 from .conftest import DATA_DIR
@@ -75,15 +75,16 @@ def test_activations_are_nonnegative_and_optimal(seed, r, n):
 @given(seed=seeds, n_groups=st.integers(1, 5), power=st.sampled_from([0.5, 1.0, 2.0]))
 def test_soft_masks_sum_to_one_where_the_mixture_is_nonzero(seed, n_groups, power):
     rng = np.random.default_rng(seed)
-    n_bins, n_frames, n_components = 9, 7, 2 * n_groups
-    stft = rng.standard_normal((n_bins, n_frames)) + 1j * rng.standard_normal(
-        (n_bins, n_frames)
-    )
-    activations = rng.random((n_frames, n_components))
+    n_channels, n_frames, n_bins, n_components = 2, 7, 9, 2 * n_groups
+    shape = (n_channels, n_frames, n_bins)
+    stft = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    activations = rng.random((n_channels * n_frames, n_components))
     activations[rng.random(activations.shape) < 0.3] = 0  # some silent models
     components = rng.random((n_components, n_bins))
     groups = np.array_split(np.arange(n_components), n_groups)
-    total = sum(masked_sources(stft, activations, components, groups, "soft", power))
+    masks = MaskedSources(stft, activations, components, groups, "soft", power)
+    masks.step = 3  # several blocks of frames, the last one short
+    total = sum(masks.spectrogram(k) for k in range(n_groups))
     np.testing.assert_allclose(total, stft, atol=1e-12)
 
 
