@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._separable import SNPA
 from ._solvers import nnls_activations
-from ._spectral import InverseSTFT, MaskedSources, STFTConfig
+from ._spectral import InverseSTFT, MaskedSources, MixtureSTFT, STFTConfig
 from .metrics import snr_scorer
 
 # Grouping features of a template: its log spectrum, floored 60 dB below the
@@ -213,8 +213,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
     ``n_fft`` is zero-padded to ``n_fft`` for the STFT and cut back on output.
     Multichannel mixtures are factorized once, on the frames of all channels
     together, and masked per channel, so each source keeps the stereo image.
-    Sources are resynthesized one at a time: memory holds the mixture's STFT,
-    one source's and one accumulator.
+    Sources are resynthesized one at a time, block by block of frames: memory
+    holds the mixture's STFT and one source's block; :meth:`separate` hands
+    them out one by one for long recordings.
 
     Examples
     --------
@@ -291,10 +292,10 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         return clone(self.estimator)
 
     def _magnitude_frames(self, waveform, stft_config=None):
-        """The mixture STFT (frames-major) and ``X``: its magnitude, one row per
-        frame of each channel (a reshape, not a copy)."""
-        stft = (stft_config or self.stft_).stft(waveform)
-        return stft, np.abs(stft).reshape(-1, stft.shape[-1])
+        """The mixture's STFT, computed on demand, and ``X``: its magnitude, one
+        row per frame of each channel (the complex STFT is never held whole)."""
+        stft = MixtureSTFT(stft_config or self.stft_, waveform)
+        return stft, stft.whole(np.abs).reshape(-1, stft.shape[-1])
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -487,21 +488,23 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         masks = MaskedSources(
             stft, activations, components, groups, self.mask, self.power
         )
-        sources = self._resynthesized(masks, waveform, stft_config, seed, n_out)
+        # the generator keeps the waveform's shape and dtype, not the waveform:
+        # a caller may free it while the sources are made
+        sources = self._resynthesized(
+            masks, waveform.shape, waveform.dtype, stft_config, seed, n_out
+        )
         return Separation(estimator, activations, groups, n_out, sources, stft_config)
 
-    def _resynthesized(self, masks, waveform, stft_config, seed, n_out):
+    def _resynthesized(self, masks, shape, dtype, stft_config, seed, n_out):
         """Yield each source's waveform in turn (then silent ones up to n_out)."""
-        length = waveform.shape[-1]
+        length = shape[-1]
         if self.phase == "mixture" and len(masks):
             inverse = InverseSTFT(
                 stft_config, masks.shape[-2], length, masks.mixture.dtype
             )
         for k in range(len(masks)):
             if self.phase == "mixture":
-                yield inverse(
-                    waveform.shape[:-1], masks.starts, partial(masks.block, k)
-                )
+                yield inverse(shape[:-1], masks.starts, partial(masks.block, k))
             else:
                 signal = stft_config.griffinlim(
                     np.abs(masks.spectrogram(k)),
@@ -509,9 +512,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                     self.n_iter,
                     seed + k,
                 )
-                yield signal[..., :length].astype(waveform.dtype, copy=False)
+                yield signal[..., :length].astype(dtype, copy=False)
         for _ in range(len(masks), n_out):
-            yield np.zeros_like(waveform)
+            yield np.zeros(shape, dtype)
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None):

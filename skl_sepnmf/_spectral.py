@@ -98,29 +98,7 @@ class STFTConfig:
         A signal shorter than ``n_fft`` is zero-padded to ``n_fft`` first
         (librosa needs one full window).
         """
-        real = np.float32 if y.dtype == np.float32 else np.float64
-        y = np.asarray(y, dtype=real)
-        n_times = self.padded_length(y.shape[-1])
-        n_frames = self.n_frames(y.shape[-1])
-        offset = self.n_fft // 2 if self.center else 0
-        window = self.fft_window.astype(real)
-        spectra = np.empty(
-            y.shape[:-1] + (n_frames, self.n_bins), dtype=np.result_type(real, 1j)
-        )
-        n_channels = int(np.prod(y.shape[:-1]))
-        step = block_frames(n_channels, self.n_bins, spectra.itemsize)
-        # the BLAS thread budget: joblib workers limit it, so FFTs do not oversubscribe
-        workers = _blas_threads()
-        for start in range(0, n_frames, step):
-            stop = min(start + step, n_frames)
-            first = start * self.hop_length - offset
-            last = (stop - 1) * self.hop_length - offset + self.n_fft
-            samples = _zero_extended(y, first, last, n_times)
-            frames = sliding_window_view(samples, self.n_fft, axis=-1)
-            spectra[..., start:stop, :] = scipy.fft.rfft(
-                frames[..., :: self.hop_length, :] * window, axis=-1, workers=workers
-            )
-        return spectra
+        return MixtureSTFT(self, y).whole()
 
     def istft(self, spectra: NDArray, length: int) -> NDArray:
         """Inverse of :meth:`stft`: ``librosa.istft(spectra.swapaxes(-1, -2))``."""
@@ -156,6 +134,72 @@ def _zero_extended(y: NDArray, first: int, last: int, n_times: int) -> NDArray:
     if hi > lo:
         samples[..., lo - first : hi - first] = y[..., lo:hi]
     return samples
+
+
+class MixtureSTFT:
+    """The STFT of one waveform, computed block by block of frames on demand.
+
+    Resynthesis asks for each block of the mixture's STFT once per source
+    instead of keeping the whole STFT: for a long recording that is the
+    largest array saved (complex64, twice the magnitude), for one forward FFT
+    per block per source.
+    """
+
+    def __init__(self, config: STFTConfig, y: NDArray):
+        self.config = config
+        self.real = np.float32 if y.dtype == np.float32 else np.float64
+        self.y = np.asarray(y, dtype=self.real)
+        self.n_times = config.padded_length(y.shape[-1])
+        self.offset = config.n_fft // 2 if config.center else 0
+        self.window = config.fft_window.astype(self.real)
+        self.dtype = np.dtype(np.result_type(self.real, 1j))
+        self.shape = y.shape[:-1] + (config.n_frames(y.shape[-1]), config.n_bins)
+        n_channels = int(np.prod(y.shape[:-1]))
+        self.step = block_frames(n_channels, config.n_bins, self.dtype.itemsize)
+
+    @property
+    def starts(self) -> range:
+        """First frame of each block."""
+        return range(0, self.shape[-2], self.step)
+
+    def block(self, start: int, stop: int, workers: int = 1) -> NDArray:
+        """Frames ``start`` to ``stop`` (clipped to the last frame)."""
+        stop = min(stop, self.shape[-2])
+        hop, n_fft = self.config.hop_length, self.config.n_fft
+        first = start * hop - self.offset
+        last = (stop - 1) * hop - self.offset + n_fft
+        samples = _zero_extended(self.y, first, last, self.n_times)
+        frames = sliding_window_view(samples, n_fft, axis=-1)[..., ::hop, :]
+        return scipy.fft.rfft(frames * self.window, axis=-1, workers=workers)
+
+    def whole(self, transform=None) -> NDArray:
+        """The whole STFT, or ``transform`` of it (e.g. ``np.abs``, which then
+        never exists as a complex array), filled block by block."""
+        dtype = self.dtype if transform is None else self.real
+        out = np.empty(self.shape, dtype=dtype)
+        # the BLAS thread budget: joblib workers limit it, so the FFTs do not
+        # oversubscribe the cores
+        workers = _blas_threads()
+        for start in self.starts:
+            spectra = self.block(start, start + self.step, workers)
+            stop = start + spectra.shape[-2]
+            out[..., start:stop, :] = (
+                spectra if transform is None else transform(spectra)
+            )
+        return out
+
+
+class _StoredSTFT:
+    """A whole frames-major STFT array, with :class:`MixtureSTFT`'s interface."""
+
+    def __init__(self, spectra: NDArray):
+        self.spectra = spectra
+        self.shape, self.dtype = spectra.shape, spectra.dtype
+        n_channels = int(np.prod(spectra.shape[:-2]))
+        self.step = block_frames(n_channels, spectra.shape[-1], spectra.itemsize)
+
+    def block(self, start: int, stop: int, workers: int = 1) -> NDArray:
+        return self.spectra[..., start:stop, :]
 
 
 class InverseSTFT:
@@ -212,19 +256,37 @@ class InverseSTFT:
         """The waveform ``(*leading_shape, length)`` of the spectra ``block(first)``
         (frames ``first, first + 1, ...``) for each ``first`` in ``starts``.
 
-        The blocks are made, inverse transformed and windowed by a pool of
-        threads (numpy and scipy.fft release the GIL), at most two per thread
-        ahead; this thread overlap-adds them in order.
+        A pool of threads (numpy and scipy.fft release the GIL) makes each
+        block, inverts and windows it, and overlap-adds it into the rows of the
+        output only its own frames reach; the few rows a block shares with its
+        neighbours are added by this thread, in order. At most two blocks per
+        thread are ahead of it.
         """
         buffer = self._new_buffer(leading_shape)
-        n_fft = self.config.n_fft
+        n_fft, overlap = self.config.n_fft, self.n_segments - 1
 
-        def windowed_frames(first):
+        def overlap_added(first):
             spectra = block(first)
             count = min(spectra.shape[-2], self.n_frames - first)
             frames = scipy.fft.irfft(spectra[..., :count, :], n=n_fft, axis=-1)
             frames *= self.window
-            return first, frames
+            local = np.zeros(
+                (*leading_shape, count + overlap, self.config.hop_length),
+                dtype=self.dtype,
+            )
+            for j, samples in self._segments():
+                width = samples.stop - samples.start
+                local[..., j : j + count, :width] += frames[..., samples]
+            if count <= overlap:
+                return [(first, local)]
+            # rows first + overlap ... first + count - 1 hear only this block
+            buffer[..., first + overlap : first + count, :] = local[
+                ..., overlap:count, :
+            ]
+            return [
+                (first, local[..., :overlap, :]),
+                (first + count, local[..., count:, :]),
+            ]
 
         starts = [first for first in starts if first < self.n_frames]
         threads = min(_blas_threads(), len(starts))
@@ -233,15 +295,12 @@ class InverseSTFT:
                 pool = stack.enter_context(ThreadPoolExecutor(threads))
                 # the pool is the parallelism: one BLAS thread per block
                 stack.enter_context(threadpool_limits(1))
-                results = _ordered_map(pool, windowed_frames, starts, 2 * threads)
+                results = _ordered_map(pool, overlap_added, starts, 2 * threads)
             else:
-                results = map(windowed_frames, starts)
-            for first, frames in results:
-                count = frames.shape[-2]
-                for j, samples in self._segments():
-                    width = samples.stop - samples.start
-                    rows = slice(first + j, first + j + count)
-                    buffer[..., rows, :width] += frames[..., samples]
+                results = map(overlap_added, starts)
+            for shared in results:
+                for row, partial in shared:
+                    buffer[..., row : row + partial.shape[-2], :] += partial
         signal = self._trim(buffer.reshape(*leading_shape, -1))
         np.divide(signal, self.window_sum, out=signal, where=self.nonzero)
         return signal
@@ -262,8 +321,9 @@ def _ordered_map(pool, function, items, ahead: int) -> Iterator:
 class MaskedSources:
     """The masked mixture STFT of each source, block by block of frames.
 
-    Only one block of one source exists at a time (plus the mixture's STFT and
-    the activations): no source spectrogram is ever held whole.
+    Only one block of one source exists at a time (plus the activations): no
+    spectrogram, the mixture's or a source's, is ever held whole when the
+    mixture is given as a :class:`MixtureSTFT`.
 
     * ``mask=None``: the model magnitude with the mixture's phase (the
       notebook's method; the sources need not sum to the mixture).
@@ -276,8 +336,9 @@ class MaskedSources:
 
     Parameters
     ----------
-    mixture_stft : ndarray of shape ([n_channels,] n_frames, n_bins)
-        Frames-major STFT of the mixture.
+    mixture : MixtureSTFT or ndarray of shape ([n_channels,] n_frames, n_bins)
+        The mixture's frames-major STFT, computed block by block on demand, or
+        as a whole array.
     activations : ndarray of shape (n_channels * n_frames, n_components)
         Channel 0's frames first, then channel 1's, and so on.
     components : ndarray of shape (n_components, n_bins)
@@ -285,19 +346,22 @@ class MaskedSources:
         Component indices of each source (a partition of the components).
     """
 
-    def __init__(self, mixture_stft, activations, components, groups, mask, power):
-        self.mixture = mixture_stft.reshape((-1,) + mixture_stft.shape[-2:])
-        self.shape = mixture_stft.shape
-        n_channels, n_frames, n_bins = self.mixture.shape
-        self.real = np.float32 if mixture_stft.dtype == np.complex64 else np.float64
+    def __init__(self, mixture, activations, components, groups, mask, power):
+        if isinstance(mixture, np.ndarray):
+            mixture = _StoredSTFT(mixture)
+        self.mixture = mixture
+        self.shape = mixture.shape
+        n_frames = self.shape[-2]
+        self.real = np.float32 if mixture.dtype == np.complex64 else np.float64
+        n_channels = int(np.prod(self.shape[:-2]))
         self.activations = np.asarray(activations, dtype=self.real).reshape(
-            n_channels, n_frames, -1
+            n_channels, n_frames, np.shape(activations)[-1]
         )
         self.components = np.asarray(components, dtype=self.real)
         self.groups = [np.asarray(g) for g in groups]
         self.mask = mask
         self.power = power
-        self.step = block_frames(n_channels, n_bins, mixture_stft.itemsize)
+        self.step = mixture.step
         self.eps = np.finfo(self.real).tiny
 
     def __len__(self) -> int:
@@ -317,7 +381,8 @@ class MaskedSources:
         return total
 
     def _block(self, k: int, frames: slice) -> NDArray:
-        mixture = self.mixture[:, frames]
+        mixture = self.mixture.block(frames.start, frames.stop)
+        mixture = mixture.reshape((-1,) + mixture.shape[-2:])
         if self.mask is None:
             model = self._model(k, frames)
             magnitude = np.abs(mixture)
@@ -346,7 +411,7 @@ class MaskedSources:
     @property
     def starts(self) -> range:
         """First frame of each block."""
-        return range(0, self.mixture.shape[1], self.step)
+        return range(0, self.shape[-2], self.step)
 
     def block(self, k: int, first: int) -> NDArray:
         """Masked STFT of source k, frames ``first`` to ``first + step``, in the

@@ -193,6 +193,9 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
         warnings.simplefilter("ignore")  # NMF convergence, rank found below asked
         separation = separator.separate(y)
     timings["factorize"] = time.perf_counter() - start
+    n_channels = 1 if y.ndim == 1 else y.shape[0]
+    seconds = y.shape[-1] / sr
+    del y  # the mixture's STFT is all resynthesis needs: free the waveform
 
     targets = [out / f"source_{k}.{args.format}" for k in range(separation.n_sources)]
     _claim_output_folder(out, targets, args.overwrite)
@@ -214,15 +217,14 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
 
     estimator = separation.estimator
     hop = separation.stft.hop_length
-    n_channels = 1 if y.ndim == 1 else y.shape[0]
     # rows of the activations are channel 0's frames, then channel 1's, ...
     activations = separation.activations
     n_frames = activations.shape[0] // n_channels
     summary = {
         "input": str(path),
         "sample_rate": sr,
-        "channels": 1 if y.ndim == 1 else y.shape[0],
-        "seconds": y.shape[-1] / sr,
+        "channels": n_channels,
+        "seconds": seconds,
         "parameters": {
             "method": args.method,
             "n_components": estimator.get_params()["n_components"],

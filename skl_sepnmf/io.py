@@ -85,6 +85,9 @@ def _check_riff_length(path: Path) -> None:
         )
 
 
+_WRITE_CHUNK = 2**18  # samples per channel written at a time
+
+
 def write_audio(path, y, sr, *, overwrite=False, subtype=None):
     """Write a waveform atomically: to a temporary file, then renamed.
 
@@ -125,7 +128,16 @@ def write_audio(path, y, sr, *, overwrite=False, subtype=None):
     )
     os.close(descriptor)
     try:
-        sf.write(temporary, y.T, sr, format=path.suffix[1:].upper(), subtype=subtype)
+        channels = 1 if y.ndim == 1 else y.shape[0]
+        with sf.SoundFile(
+            temporary, "w", sr, channels, subtype, format=path.suffix[1:].upper()
+        ) as handle:
+            # in chunks: libsndfile wants (n_times, n_channels) C-ordered data,
+            # and a whole transposed copy of a long source is its size again
+            for start in range(0, y.shape[-1], _WRITE_CHUNK):
+                handle.write(
+                    np.ascontiguousarray(y[..., start : start + _WRITE_CHUNK].T)
+                )
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

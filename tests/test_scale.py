@@ -139,3 +139,36 @@ def test_long_input_never_holds_all_source_spectrograms(monkeypatch):
     budget = stft_bytes * 1.5 + 3 * mixture.nbytes + 64 * 2**20
     assert peak < budget < all_sources
     np.testing.assert_allclose(total, mixture, atol=1e-4)
+
+
+@pytest.mark.parametrize("mask", ["soft", "binary", None])
+def test_masks_on_the_lazy_stft_equal_masks_on_the_whole_one(mask, small_blocks):
+    rng = np.random.default_rng(3)
+    config = STFTConfig.resolve(1024, 256, None, "hann", True)
+    y = _signal(2, 20000, np.float32)
+    lazy = _spectral.MixtureSTFT(config, y)
+    n_frames = lazy.shape[-2]
+    activations = rng.random((2 * n_frames, 4)).astype(np.float32)
+    components = rng.random((4, config.n_bins)).astype(np.float32)
+    groups = [np.array([0, 2]), np.array([1]), np.array([3])]
+    on_demand = _spectral.MaskedSources(
+        lazy, activations, components, groups, mask, 2.0
+    )
+    whole = _spectral.MaskedSources(
+        config.stft(y), activations, components, groups, mask, 2.0
+    )
+    assert len(on_demand.starts) > 3  # several blocks
+    for k in range(3):
+        np.testing.assert_array_equal(on_demand.spectrogram(k), whole.spectrogram(k))
+
+
+@pytest.mark.parametrize("frames_per_block", [1, 2, 5])
+def test_istft_with_blocks_shorter_than_the_overlap(frames_per_block, monkeypatch):
+    """n_fft / hop = 4: blocks of 1 or 2 frames share all their rows with
+    their neighbours; every row must still be added exactly once per frame."""
+    stft = STFTConfig.resolve(2048, 512, None, "hann", True)
+    monkeypatch.setattr(_spectral, "BLOCK_BYTES", frames_per_block * 1025 * 16)
+    spectra = librosa.stft(_signal(1, 6000, np.float64), **stft.librosa_kwargs)
+    reference = librosa.istft(spectra, length=6000, **stft.librosa_kwargs)
+    ours = stft.istft(spectra.swapaxes(-1, -2), 6000)
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-12)
