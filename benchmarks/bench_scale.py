@@ -22,8 +22,9 @@ Audio: the seven seed recordings (44.1 kHz stereo, 16 s each), each circularly
 shifted by its own random offset on every 16-second repeat, summed and scaled
 by 1/7, so that no frame repeats exactly.
 
-Run: ``python benchmarks/bench_scale.py [--repeats 3] [--quick]`` (``--quick``:
-20 s of audio and 1 minute of CLI, nothing saved; a smoke test).
+Run: ``python benchmarks/bench_scale.py [--repeats 3] [--quick] [--parts ...]``
+(``--quick``: 20 s of audio, 1 minute of CLI, nothing saved, a smoke test;
+``--parts end_to_end,cli``: rerun those tables, keep the saved greedy one).
 """
 
 from __future__ import annotations
@@ -225,10 +226,12 @@ def cli_growth(minutes_list, folder: Path) -> dict:
         )
         if code != 0:
             raise RuntimeError(f"the CLI failed on {path} (exit {code})")
+        summary = json.loads((folder / "out" / path.stem / "summary.json").read_text())
         rows.append(
             {
                 "minutes": minutes,
                 "seconds": seconds,
+                "stages": summary["timings_seconds"],
                 "process_seconds": wall,
                 "peak_rss_mib": peak / 1024,
                 "real_time_factor": minutes * 60 / seconds,
@@ -306,13 +309,15 @@ def markdown(results, info, repeats) -> str:
         "figure and summary); peak RSS = that process's VmHWM. Row 0: the "
         "interpreter with the command and matplotlib imported, nothing run.",
         "",
-        "| minutes | seconds | real-time factor | peak RSS (MiB) |",
-        "|---:|---:|---:|---:|",
+        "| minutes | seconds | real-time factor | load / factorize / resynthesize "
+        "and write / figure (s) | peak RSS (MiB) |",
+        "|---:|---:|---:|---|---:|",
     ]
     for row in cli["rows"]:
         factor = f"{row['real_time_factor']:.0f}x" if row["minutes"] else ""
+        stages = " / ".join(f"{v:.2f}" for v in row.get("stages", {}).values())
         lines.append(
-            f"| {row['minutes']} | {row['seconds']:.2f} | {factor} | "
+            f"| {row['minutes']} | {row['seconds']:.2f} | {factor} | {stages} | "
             f"{row['peak_rss_mib']:.0f} |"
         )
     tf, mf = cli["time_fit"], cli["memory_fit"]
@@ -343,23 +348,41 @@ def markdown(results, info, repeats) -> str:
     return "\n".join(lines) + "\n"
 
 
+PARTS = ("end_to_end", "cli", "greedy")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="comma-separated subset of %(default)s; the others are kept from "
+        "the saved scale.json (GreedySNPA on 10 minutes takes about 15 minutes)",
+    )
     parser.add_argument("--output", type=Path, default=HERE / "results")
     args = parser.parse_args()
+    parts = args.parts.split(",")
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose among {PARTS}")
+    saved = args.output / "scale.json"
+    results = {}
+    if set(parts) != set(PARTS) and not args.quick:
+        results = {k: v for k, v in json.loads(saved.read_text()).items() if k in PARTS}
     seconds = 20 if args.quick else 180
-    cli_minutes = [1] if args.quick else [1, 2, 5, 10]
-    greedy_minutes = [0.5] if args.quick else [1, 3, 10]
     with tempfile.TemporaryDirectory() as folder:
-        print(f"end to end, {seconds} s", flush=True)
-        results = {"end_to_end": end_to_end(seconds, args.repeats)}
-        print(results["end_to_end"], flush=True)
-        print("CLI", flush=True)
-        results["cli"] = cli_growth(cli_minutes, Path(folder))
-        print("GreedySNPA", flush=True)
-        results["greedy"] = greedy_growth(greedy_minutes, Path(folder))
+        if "end_to_end" in parts:
+            print(f"end to end, {seconds} s", flush=True)
+            results["end_to_end"] = end_to_end(seconds, args.repeats)
+        if "cli" in parts:
+            print("CLI", flush=True)
+            minutes = [1] if args.quick else [1, 2, 5, 10]
+            results["cli"] = cli_growth(minutes, Path(folder))
+        if "greedy" in parts:
+            print("GreedySNPA", flush=True)
+            minutes = [0.5] if args.quick else [1, 3, 10]
+            results["greedy"] = greedy_growth(minutes, Path(folder))
     info = machine()
     table = markdown(results, info, args.repeats)
     print(table)
@@ -367,7 +390,7 @@ def main():
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "scale.md").write_text(table)
         payload = {"machine": info, "repeats": args.repeats, **results}
-        (args.output / "scale.json").write_text(json.dumps(payload, indent=2))
+        saved.write_text(json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":
