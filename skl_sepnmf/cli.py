@@ -7,6 +7,7 @@ done), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import sys
@@ -43,6 +44,35 @@ EVALUATE_EXAMPLES = """examples:
   skl-sepnmf evaluate separated/song data/song_stems
   skl-sepnmf evaluate separated/song data/song_stems --json
 """
+
+
+# glibc's malloc: keep freed blocks up to 32 MiB in the heap instead of
+# unmapping them, and trim the heap only beyond 128 MiB of free space.
+MALLOC_SETTINGS = {"MMAP_THRESHOLD": 32 * 2**20, "TRIM_THRESHOLD": 128 * 2**20}
+_MALLOPT_CODES = {"TRIM_THRESHOLD": -1, "MMAP_THRESHOLD": -3}  # from malloc.h
+
+
+def _keep_freed_blocks_mapped() -> None:
+    """On glibc, stop returning every freed block of a few MB to the system.
+
+    Resynthesis allocates and frees arrays of a few MB for every block of
+    frames. With glibc's adaptive defaults these are often unmapped (or
+    trimmed) at each free and faulted back in at the next allocation: on 10
+    minutes of stereo, 8.5 s of resynthesis instead of 5.4 s, for the same
+    peak memory (measured with the MALLOC_*_ environment variables). Only the
+    command does this, for itself and (through the environment) for its
+    worker processes: a library must not change its host's allocator.
+    """
+    for name, value in MALLOC_SETTINGS.items():
+        os.environ.setdefault(f"MALLOC_{name}_", str(value))
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl): leave it
+        return
+    for name, value in MALLOC_SETTINGS.items():
+        mallopt(_MALLOPT_CODES[name], value)
 
 
 class InputError(Exception):
@@ -200,20 +230,23 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
     targets = [out / f"source_{k}.{args.format}" for k in range(separation.n_sources)]
     _claim_output_folder(out, targets, args.overwrite)
     stage("resynthesize")
-    start = time.perf_counter()
+    timings["resynthesize"] = timings["write"] = 0.0
     written = []
     # Each source is resynthesized when asked for and written at once, then
     # dropped before the next is made (no zip: its result tuple would keep the
     # previous source alive): one source waveform in memory at a time.
     for target in targets:
+        start = time.perf_counter()
         source = next(separation.sources)
+        timings["resynthesize"] += time.perf_counter() - start
+        start = time.perf_counter()
         try:
             write_audio(target, source, sr, overwrite=True)  # claimed above
         except OSError as error:
             raise InputError(f"{target}: cannot be written ({error})") from None
+        timings["write"] += time.perf_counter() - start
         del source
         written.append(target.name)
-    timings["resynthesize_and_write"] = time.perf_counter() - start
 
     estimator = separation.estimator
     hop = separation.stft.hop_length
@@ -325,6 +358,8 @@ def _run_separate(args) -> int:
         return 2
     from joblib import Parallel, delayed
     from tqdm import tqdm
+
+    _keep_freed_blocks_mapped()
 
     bar = tqdm(total=len(files), unit="file", disable=args.quiet, file=sys.stderr)
 

@@ -59,7 +59,8 @@ def test_separate_mono_and_stereo_in_parallel(inputs, tmp_path):
     assert set(summary["timings_seconds"]) == {
         "load",
         "factorize",
-        "resynthesize_and_write",
+        "resynthesize",
+        "write",
         "figure",
     }
 
