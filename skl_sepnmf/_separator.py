@@ -446,6 +446,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         waveform = check_array(
             waveform,
             ensure_2d=False,
+            allow_nd=True,
             dtype=[np.float64, np.float32],
             input_name="waveform",
         )

@@ -106,6 +106,21 @@ def test_separator_refuses_bad_waveforms(case, X, message):
         SpectrogramSeparator(n_sources=2, n_fft=256).fit(X)
 
 
+SEPARATE_CASES = [
+    ("a batch instead of one mixture", np.ones((1, 2, 1200)), "waveform must have"),
+    ("nan in the waveform", np.array([0.0, np.nan] * 600), "waveform contains NaN"),
+    ("complex samples", np.ones(1200, dtype=complex), "Complex"),
+]
+
+
+@pytest.mark.parametrize(
+    "case, waveform, message", SEPARATE_CASES, ids=[c[0] for c in SEPARATE_CASES]
+)
+def test_separate_refuses_bad_waveforms(case, waveform, message):
+    with pytest.raises(ValueError, match=message):
+        SpectrogramSeparator(n_sources=2, n_fft=256).separate(waveform)
+
+
 def test_silent_audio_gives_silent_sources_and_a_warning():
     with pytest.warns(UserWarning, match="a mixture is silent"):
         sources = SpectrogramSeparator(n_sources=2).fit_transform(np.zeros((1, 3000)))
