@@ -7,12 +7,12 @@ with the last two axes swapped. Each frame's spectrum is then contiguous for
 the (inverse) real FFTs, and ``|STFT|`` reshaped to ``(n_channels * n_frames,
 n_bins)`` is the estimators' ``X`` without a copy.
 
-:meth:`STFTConfig.stft` and :class:`InverseSTFT` compute what ``librosa.stft``
-and ``librosa.istft`` compute (same window, zero padding and window-sum
-normalization; tested equal to 1e-5), with scipy.fft on blocks of frames and
-an overlap-add vectorized over frames (a loop over the ``n_fft / hop_length``
-overlapping segments only). Precision follows the waveform: float32 audio
-gives complex64 spectra and float32 FFTs.
+:class:`MixtureSTFT` (behind :meth:`STFTConfig.stft`) and :class:`InverseSTFT`
+compute what ``librosa.stft`` and ``librosa.istft`` compute (same window, zero
+padding and window-sum normalization; tested equal to 1e-5), with scipy.fft on
+blocks of frames and an overlap-add vectorized over frames (a loop over the
+``n_fft / hop_length`` overlapping segments only). Precision follows the
+waveform: float32 audio gives complex64 spectra and float32 FFTs.
 """
 
 from __future__ import annotations
@@ -124,9 +124,10 @@ class STFTConfig:
         )
 
 
-def _zero_extended(y: NDArray, first: int, last: int, n_times: int) -> NDArray:
-    """Samples ``first:last`` of y, zeros outside ``0:y.shape[-1]`` (a view when
-    the range lies inside y). ``n_times >= y.shape[-1]`` is the padded length."""
+def _zero_extended(y: NDArray, first: int, last: int) -> NDArray:
+    """Samples ``first:last`` of y, zeros outside ``0:y.shape[-1]`` (the
+    centering pad, and the padding of signals shorter than ``n_fft``); a view
+    when the range lies inside y."""
     if first >= 0 and last <= y.shape[-1]:
         return y[..., first:last]
     samples = np.zeros(y.shape[:-1] + (last - first,), dtype=y.dtype)
@@ -149,7 +150,6 @@ class MixtureSTFT:
         self.config = config
         self.real = np.float32 if y.dtype == np.float32 else np.float64
         self.y = np.asarray(y, dtype=self.real)
-        self.n_times = config.padded_length(y.shape[-1])
         self.offset = config.n_fft // 2 if config.center else 0
         self.window = config.fft_window.astype(self.real)
         self.dtype = np.dtype(np.result_type(self.real, 1j))
@@ -168,7 +168,7 @@ class MixtureSTFT:
         hop, n_fft = self.config.hop_length, self.config.n_fft
         first = start * hop - self.offset
         last = (stop - 1) * hop - self.offset + n_fft
-        samples = _zero_extended(self.y, first, last, self.n_times)
+        samples = _zero_extended(self.y, first, last)
         frames = sliding_window_view(samples, n_fft, axis=-1)[..., ::hop, :]
         return scipy.fft.rfft(frames * self.window, axis=-1, workers=workers)
 
