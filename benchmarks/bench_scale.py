@@ -310,7 +310,7 @@ def markdown(results, info, repeats) -> str:
         "interpreter with the command and matplotlib imported, nothing run.",
         "",
         "| minutes | seconds | real-time factor | load / factorize / resynthesize "
-        "and write / figure (s) | peak RSS (MiB) |",
+        "/ write / figure (s) | peak RSS (MiB) |",
         "|---:|---:|---:|---|---:|",
     ]
     for row in cli["rows"]:

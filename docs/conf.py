@@ -39,7 +39,8 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": r"quickstart\.py",
+    # scripts with arguments, shown in the docs pages, not in the gallery
+    "ignore_pattern": r"(quickstart|separate_collection)\.py",
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
