@@ -213,9 +213,10 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
     ``n_fft`` is zero-padded to ``n_fft`` for the STFT and cut back on output.
     Multichannel mixtures are factorized once, on the frames of all channels
     together, and masked per channel, so each source keeps the stereo image.
-    Sources are resynthesized one at a time, block by block of frames: memory
-    holds the mixture's STFT and one source's block; :meth:`separate` hands
-    them out one by one for long recordings.
+    Sources are resynthesized one at a time, block by block of frames, from
+    blocks of the mixture's STFT recomputed on demand: no spectrogram but the
+    magnitude the factorization needs is ever held whole. :meth:`separate`
+    hands the sources out one by one for long recordings.
 
     Examples
     --------
@@ -349,11 +350,15 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                 "training recordings given to fit (one solo recording each)."
             )
         waveforms = _check_waveforms(X)
-        self.stft_ = STFTConfig.resolve(
+        self.stft_, self._seed = self._resolved()
+        return waveforms
+
+    def _resolved(self):
+        """What fitting fixes from the parameters: STFT settings and the seed."""
+        stft_config = STFTConfig.resolve(
             self.n_fft, self.hop_length, self.win_length, self.window, self.center
         )
-        self._seed = check_random_state(self.random_state).randint(2**31 - 1)
-        return waveforms
+        return stft_config, check_random_state(self.random_state).randint(2**31 - 1)
 
     def _fit_one(self, waveform):
         return self._new_estimator().fit(self._magnitude_frames(waveform)[1])
@@ -436,10 +441,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         """
         if self.blind and not hasattr(self, "stft_"):
             self._validate_params()
-            stft_config = STFTConfig.resolve(
-                self.n_fft, self.hop_length, self.win_length, self.window, self.center
-            )
-            seed = check_random_state(self.random_state).randint(2**31 - 1)
+            stft_config, seed = self._resolved()
         else:
             check_is_fitted(self, "stft_")
             stft_config, seed = self.stft_, self._seed

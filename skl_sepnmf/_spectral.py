@@ -321,9 +321,9 @@ def _ordered_map(pool, function, items, ahead: int) -> Iterator:
 class MaskedSources:
     """The masked mixture STFT of each source, block by block of frames.
 
-    Only one block of one source exists at a time (plus the activations): no
-    spectrogram, the mixture's or a source's, is ever held whole when the
-    mixture is given as a :class:`MixtureSTFT`.
+    Only a few blocks of one source exist at a time (those the resynthesis
+    threads are working on): no spectrogram, the mixture's or a source's, is
+    ever held whole when the mixture is given as a :class:`MixtureSTFT`.
 
     * ``mask=None``: the model magnitude with the mixture's phase (the
       notebook's method; the sources need not sum to the mixture).
