@@ -225,7 +225,6 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
     timings["factorize"] = time.perf_counter() - start
     n_channels = 1 if y.ndim == 1 else y.shape[0]
     seconds = y.shape[-1] / sr
-    del y  # the mixture's STFT is all resynthesis needs: free the waveform
 
     targets = [out / f"source_{k}.{args.format}" for k in range(separation.n_sources)]
     _claim_output_folder(out, targets, args.overwrite)
