@@ -1,16 +1,25 @@
-"""Reading and writing audio files (soundfile / libsndfile).
+"""Reading and writing audio files (soundfile / libsndfile), atomically.
 
 Layout follows librosa: a waveform is ``(n_times,)`` when mono and
-``(n_channels, n_times)`` otherwise, float32.
+``(n_channels, n_times)`` otherwise, float32. Every file this package writes
+(audio, JSON summaries) goes through :func:`atomic_write`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+# The file suffixes taken for audio when a folder is listed (stems, estimates):
+# the formats libsndfile reads; the order is the preference when one name has
+# several (``datasets.load_seed_mixture``).
+AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".aiff", ".aif", ".mp3")
+TEMPORARY_SUFFIX = ".part"
 
 
 def load_audio(path, *, sr=None, mono=False):
@@ -108,12 +117,18 @@ def write_audio(path, y, sr, *, overwrite=False, subtype=None):
     Returns
     -------
     path : Path
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+    OSError
+        ``path`` cannot be written; the message names it.
     """
     import soundfile as sf
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    _refuse_existing(path, overwrite)
     y = np.asarray(y)
     if y.ndim not in (1, 2):
         raise ValueError(
@@ -123,23 +138,82 @@ def write_audio(path, y, sr, *, overwrite=False, subtype=None):
     file_format = sf.available_formats().get(path.suffix[1:].upper())
     if file_format is None:
         raise ValueError(f"{path}: unknown audio format {path.suffix!r}.")
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".part", dir=path.parent
-    )
-    os.close(descriptor)
-    try:
-        channels = 1 if y.ndim == 1 else y.shape[0]
-        with sf.SoundFile(
+    channels = 1 if y.ndim == 1 else y.shape[0]
+    with (
+        atomic_write(path, overwrite=overwrite) as temporary,
+        sf.SoundFile(
             temporary, "w", sr, channels, subtype, format=path.suffix[1:].upper()
-        ) as handle:
-            # in chunks: libsndfile wants (n_times, n_channels) C-ordered data,
-            # and a whole transposed copy of a long source is its size again
-            for start in range(0, y.shape[-1], _WRITE_CHUNK):
-                handle.write(
-                    np.ascontiguousarray(y[..., start : start + _WRITE_CHUNK].T)
-                )
+        ) as handle,
+    ):
+        # in chunks: libsndfile wants (n_times, n_channels) C-ordered data,
+        # and a whole transposed copy of a long source is its size again
+        for start in range(0, y.shape[-1], _WRITE_CHUNK):
+            handle.write(np.ascontiguousarray(y[..., start : start + _WRITE_CHUNK].T))
+    return path
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    if not overwrite and path.exists():
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+
+
+@contextlib.contextmanager
+def atomic_write(path, *, overwrite=False) -> Iterator[Path]:
+    """Write a file atomically: yield a temporary path, rename it on success.
+
+    The temporary file is created empty in the destination's folder (so that
+    the rename stays on one file system), hidden, and named
+    ``.<name>.<random>.part``. When the ``with`` block ends normally it
+    replaces ``path`` in one rename; when it raises (any exception, including
+    ``KeyboardInterrupt``) the temporary is removed and ``path`` is left as it
+    was. So a file that exists under ``path`` is always a complete one.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination.
+    overwrite : bool, default=False
+        Replace an existing file; otherwise a ``FileExistsError``, raised
+        before anything is created.
+
+    Yields
+    ------
+    temporary : Path
+        The file to write, by name (it may be opened and reopened).
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+    OSError
+        The temporary cannot be created in ``path``'s folder (missing,
+        read-only, not a folder); the message names ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skl_sepnmf.io import atomic_write
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with atomic_write(Path(folder) / "summary.json") as temporary:
+    ...         _ = temporary.write_text('{"sources": 3}')
+    ...     print(sorted(p.name for p in Path(folder).iterdir()))
+    ['summary.json']
+    """
+    path = Path(path)
+    _refuse_existing(path, overwrite)
+    try:
+        descriptor, name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent
+        )
+    except OSError as error:
+        # mkstemp's message names the temporary; the caller knows the destination
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        yield temporary
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
-    return path

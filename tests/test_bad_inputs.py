@@ -221,6 +221,9 @@ def test_truncated_flac_is_refused(tmp_path):
 def test_unwritable_destination_is_an_os_error_naming_it(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as raised:
         write_audio(blocker / "out.wav", np.zeros(10), 8000)
+    # the destination itself, not the temporary file next to it
+    assert str(blocker / "out.wav") in str(raised.value)
+    assert ".part" not in str(raised.value)
     assert blocker.read_text() == "not a folder"

@@ -60,3 +60,36 @@ def test_reads_the_dev_recordings():
         pytest.skip(f"{path} is absent")
     y, sr = load_audio(path)
     assert sr == 16000 and y.shape == (160000,)
+
+
+def test_atomic_write_renames_on_success_and_removes_the_temporary_on_failure(
+    tmp_path,
+):
+    from skl_sepnmf.io import atomic_write
+
+    path = tmp_path / "notes.txt"
+    with atomic_write(path) as temporary:
+        assert temporary.parent == tmp_path and temporary.name.endswith(".part")
+        temporary.write_text("done")
+    assert path.read_text() == "done"
+    with pytest.raises(FileExistsError, match="notes.txt exists"), atomic_write(path):
+        pass
+    with pytest.raises(KeyboardInterrupt), atomic_write(path, overwrite=True) as t:
+        t.write_text("half")
+        raise KeyboardInterrupt  # not only Exception: any interruption
+    assert path.read_text() == "done"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_write_failing_midway_leaves_neither_file_nor_temporary(
+    tmp_path, monkeypatch
+):
+    import soundfile as sf
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sf.SoundFile, "write", fail)
+    with pytest.raises(OSError, match="No space left"):
+        write_audio(tmp_path / "a.wav", np.zeros(10), 8000)
+    assert list(tmp_path.iterdir()) == []
