@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import AUDIO_SUFFIXES, load_audio
+
 SEED_SOURCES = (
     "piano1",
     "piano2",
@@ -28,17 +30,16 @@ _TIMBRES = (
     (1.2, 0.5, 0.01, 0.6),  # hollow, short: mallet-like
 )
 _N_HARMONICS = 12
-_AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".aiff", ".aif", ".mp3")
 
 
 def _find_audio(directory: Path, stem: str) -> Path:
-    for suffix in _AUDIO_SUFFIXES:
+    for suffix in AUDIO_SUFFIXES:
         path = directory / f"{stem}{suffix}"
         if path.exists():
             return path
     raise FileNotFoundError(
         f"load_seed_mixture: no audio file named {stem!r} "
-        f"({'/'.join(_AUDIO_SUFFIXES)}) in {directory}; the seed folder holds "
+        f"({'/'.join(AUDIO_SUFFIXES)}) in {directory}; the seed folder holds "
         f"{', '.join(SEED_SOURCES)}."
     )
 
@@ -171,47 +172,121 @@ def load_seed_mixture(directory):
     return sources.sum(axis=0), sources, SEED_SR
 
 
-def load_stems(directory, *, mixture_name="mix"):
-    """Load a folder of stems; the mixture is their exact sum.
+def stem_files(directory, *, mixture_name="mix"):
+    """The audio files of a folder of stems: every one but the mixture.
+
+    This is the one rule for which file of a folder is the mixture, used by
+    :func:`load_stems` and by ``skl-sepnmf evaluate``: the file whose name
+    without its suffix is ``mixture_name``, compared case-insensitively
+    (``mix.flac``, ``Mix.WAV``; not ``mixture.wav`` nor ``mix_2.wav``). Audio
+    files are those with a suffix in ``skl_sepnmf.io.AUDIO_SUFFIXES`` (any
+    case); other files (``summary.json``, figures) are ignored.
 
     Parameters
     ----------
     directory : str or path-like
+        The folder.
+    mixture_name : str or None, default="mix"
+        Name of the mixture file to leave out; None keeps every audio file (a
+        folder of separated sources).
+
+    Returns
+    -------
+    paths : list of Path
+        In alphabetical order of their names.
+
+    Raises
+    ------
+    NotADirectoryError
+        ``directory`` is not a folder.
+    FileNotFoundError
+        It holds no audio file (besides the mixture).
+
+    Examples
+    --------
+    >>> from skl_sepnmf.datasets import stem_files
+    >>> [p.name for p in stem_files("../shared/data/dev/trio")]  # doctest: +SKIP
+    ['clarinet.flac', 'piano.flac', 'strings.flac']
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise NotADirectoryError(f"{directory}: not a folder")
+    mixture = None if mixture_name is None else mixture_name.lower()
+    paths = sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix.lower() in AUDIO_SUFFIXES and p.stem.lower() != mixture
+    )
+    if not paths:
+        raise FileNotFoundError(f"{directory}: no audio files")
+    return paths
+
+
+def load_stems(directory, *, mixture_name="mix", truncate=True):
+    """Load a folder of stems; the mixture is their exact sum.
+
+    Parameters
+    ----------
+    directory : str, path-like or list of path-like
         Folder of audio files at one sample rate, one per source (e.g. a folder
-        of ``../shared/data/dev``). A file named ``mixture_name`` is skipped.
-    mixture_name : str, default="mix"
-        Stem of the mixture file to leave out.
+        of ``../shared/data/dev``), whose files are :func:`stem_files`; or the
+        list of files itself.
+    mixture_name : str or None, default="mix"
+        Name (without suffix, any case) of the mixture file to leave out; None
+        keeps every audio file. Ignored when ``directory`` is a list.
+    truncate : bool, default=True
+        Cut the stems to the shortest one. False: stems of different lengths
+        are a ``ValueError``.
 
     Returns
     -------
     mixture : ndarray of shape (n_times,) or (n_channels, n_times)
         Sum of the stems.
     sources : ndarray of shape (n_sources, n_times) or (n_sources, n_channels, n_times)
-        The stems, in alphabetical order of their file names.
+        The stems, in alphabetical order of their file names, float32
+        (:func:`skl_sepnmf.io.load_audio`).
     sr : int
         Their sample rate.
     names : list of str
         The stems' file stems, in the order of ``sources``.
-    """
-    import soundfile as sf
 
-    directory = Path(directory)
-    paths = sorted(
-        p
-        for p in directory.iterdir()
-        if p.suffix.lower() in _AUDIO_SUFFIXES and p.stem != mixture_name
-    )
-    if not paths:
-        raise FileNotFoundError(f"load_stems: no audio stems in {directory}.")
+    Raises
+    ------
+    NotADirectoryError, FileNotFoundError
+        As :func:`stem_files`; or a listed file is missing.
+    ValueError
+        A file cannot be read as audio (the message names it), or the stems
+        differ in sample rate, in channel count, or (``truncate=False``) in
+        length.
+
+    Examples
+    --------
+    >>> from skl_sepnmf.datasets import load_stems
+    >>> mixture, sources, sr, names = load_stems(
+    ...     "../shared/data/dev/trio"
+    ... )  # doctest: +SKIP
+    >>> sources.shape, sr, names  # doctest: +SKIP
+    ((3, 160000), 16000, ['clarinet', 'piano', 'strings'])
+    """
+    if isinstance(directory, (list, tuple)):
+        paths = [Path(p) for p in directory]
+        if not paths:
+            raise ValueError("load_stems: an empty list of files.")
+    else:
+        paths = stem_files(directory, mixture_name=mixture_name)
     stems, rates = [], set()
     for path in paths:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
-        stems.append(data.T if data.shape[1] > 1 else data[:, 0])
+        y, sr = load_audio(path)
+        stems.append(y)
         rates.add(sr)
     if len(rates) > 1:
-        raise ValueError(
-            f"load_stems: stems in {directory} have several rates {rates}."
-        )
-    length = min(s.shape[-1] for s in stems)
+        raise ValueError(f"files at different sample rates {sorted(rates)}: {paths}")
+    channels = {s.shape[:-1] for s in stems}
+    lengths = {s.shape[-1] for s in stems}
+    if len(channels) > 1 or (len(lengths) > 1 and not truncate):
+        kind = "lengths or channel counts" if not truncate else "channel counts"
+        shapes = (f"{p.name} {s.shape}" for p, s in zip(paths, stems, strict=True))
+        raise ValueError(f"files of different {kind} " + ", ".join(shapes))
+    length = min(lengths)
     sources = np.stack([s[..., :length] for s in stems])
     return sources.sum(axis=0), sources, rates.pop(), [p.stem for p in paths]

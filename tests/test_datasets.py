@@ -79,3 +79,40 @@ def test_make_mixture_is_separable_by_the_default_separator():
     mixture, sources, _ = make_mixture(n_sources=3, random_state=0)
     separator = SpectrogramSeparator(n_sources=3, random_state=0)
     assert separator.fit(mixture[None]).score(mixture[None], sources[None]) > 10
+
+
+def test_the_mixture_is_the_file_named_mix_in_any_case(tmp_path):
+    from skl_sepnmf.datasets import stem_files
+
+    for name in ("Mix.WAV", "mixture.wav", "mix_2.flac", "bass.wav"):
+        sf.write(tmp_path / name, np.zeros(100), 8000)
+    (tmp_path / "notes.txt").write_text("not audio")
+    names = [p.name for p in stem_files(tmp_path)]
+    assert names == ["bass.wav", "mix_2.flac", "mixture.wav"]
+    everything = [p.name for p in stem_files(tmp_path, mixture_name=None)]
+    assert everything == ["Mix.WAV", "bass.wav", "mix_2.flac", "mixture.wav"]
+    *_, stems = load_stems(tmp_path)
+    assert stems == ["bass", "mix_2", "mixture"]
+    with pytest.raises(NotADirectoryError, match="notes.txt: not a folder"):
+        stem_files(tmp_path / "notes.txt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty: no audio files"):
+        stem_files(tmp_path / "empty")
+
+
+def test_stems_of_different_lengths_are_cut_or_refused(tmp_path):
+    sf.write(tmp_path / "a.wav", np.full(100, 0.1), 8000)
+    sf.write(tmp_path / "b.wav", np.full(80, 0.2), 8000)
+    mixture, sources, _, _ = load_stems(tmp_path)
+    assert sources.shape == (2, 80)
+    with pytest.raises(ValueError, match=r"lengths .* a.wav \(100,\), b.wav \(80,\)"):
+        load_stems(tmp_path, truncate=False)
+    sf.write(tmp_path / "c.wav", np.zeros((80, 2)), 8000)
+    with pytest.raises(ValueError, match=r"channel counts .* c.wav \(2, 80\)"):
+        load_stems(tmp_path)
+    sf.write(tmp_path / "c.wav", np.zeros(80), 16000)
+    with pytest.raises(ValueError, match=r"different sample rates \[8000, 16000\]"):
+        load_stems(tmp_path)
+    # the files themselves, as a list
+    _, sources, sr, names = load_stems([tmp_path / "b.wav", tmp_path / "a.wav"])
+    assert names == ["b", "a"] and sources.shape == (2, 80) and sr == 8000
