@@ -1,5 +1,9 @@
 """The ``skl-sepnmf`` command: separate audio files, evaluate separations.
 
+Argument parsing, progress and error reporting only: the work is done by
+:func:`skl_sepnmf.batch.separate_file` (one input into its output folder),
+:func:`skl_sepnmf.datasets.load_stems` and :mod:`skl_sepnmf.metrics`.
+
 Exit codes: 0 every input done, 1 some input failed (the others are still
 done), 2 usage error.
 """
@@ -11,8 +15,6 @@ import ctypes
 import json
 import os
 import sys
-import tempfile
-import time
 import traceback
 import warnings
 from pathlib import Path
@@ -23,15 +25,13 @@ from . import __version__
 from ._nmf import NMF
 from ._separable import SNPA, GreedySNPA
 from ._separator import DEFAULT_N_COMPONENTS, SpectrogramSeparator
-from .datasets import make_mixture
-from .io import load_audio, write_audio
+from .batch import InputError, OutputExistsError, output_folder, separate_file
+from .datasets import load_stems, make_mixture, stem_files
+from .io import write_audio
 from .metrics import separation_scores
 
 METHODS = {"snpa": SNPA, "greedy": GreedySNPA, "nmf": NMF}
 MASKS = {"soft": "soft", "binary": "binary", "none": None}
-SUMMARY = "summary.json"
-INCOMPLETE = ".skl-sepnmf-incomplete"  # in an output folder until its summary
-FIGURE = "components.png"
 DEMO_NAME = "demo"
 
 SEPARATE_EXAMPLES = """examples:
@@ -73,10 +73,6 @@ def _keep_freed_blocks_mapped() -> None:
         return
     for name, value in MALLOC_SETTINGS.items():
         mallopt(_MALLOPT_CODES[name], value)
-
-
-class InputError(Exception):
-    """One input cannot be processed; the message names it and the cause."""
 
 
 def _parser():
@@ -173,14 +169,6 @@ def _positive_float(text):
     return value
 
 
-def _write_json(path: Path, data) -> None:
-    """Atomic: a summary that exists is a complete one."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(temporary, path)
-
-
 def _separator(args) -> SpectrogramSeparator:
     n_components = args.n_components or args.n_sources or DEFAULT_N_COMPONENTS
     if args.n_sources and args.n_sources > n_components:
@@ -198,139 +186,37 @@ def _separator(args) -> SpectrogramSeparator:
     )
 
 
-def separate_file(path: Path, args, stage=lambda name: None) -> dict:
-    """Separate one file into ``args.output / path.stem``; return its summary.
-
-    ``stage(name)`` is called as each stage starts (load, factorize, resynthesize,
-    figure), for the progress bar.
-    """
-    out = args.output / path.stem
-    if (out / SUMMARY).exists() and not args.overwrite:
-        return {"input": str(path), "skipped": "already separated (summary.json)"}
-    timings = {}
-    stage("load")
-    start = time.perf_counter()
-    try:
-        y, sr = load_audio(path, sr=args.sr, mono=args.mono)
-    except (FileNotFoundError, ValueError) as error:
-        raise InputError(str(error)) from None
-    timings["load"] = time.perf_counter() - start
-
-    separator = _separator(args)
-    stage("factorize")
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # NMF convergence, rank found below asked
-        separation = separator.separate(y)
-    timings["factorize"] = time.perf_counter() - start
-    n_channels = 1 if y.ndim == 1 else y.shape[0]
-    seconds = y.shape[-1] / sr
-
-    targets = [out / f"source_{k}.{args.format}" for k in range(separation.n_sources)]
-    _claim_output_folder(out, targets, args.overwrite)
-    stage("resynthesize")
-    timings["resynthesize"] = timings["write"] = 0.0
-    written = []
-    # Each source is resynthesized when asked for and written at once, then
-    # dropped before the next is made (no zip: its result tuple would keep the
-    # previous source alive): one source waveform in memory at a time.
-    for target in targets:
-        start = time.perf_counter()
-        source = next(separation.sources)
-        timings["resynthesize"] += time.perf_counter() - start
-        start = time.perf_counter()
-        try:
-            write_audio(target, source, sr, overwrite=True)  # claimed above
-        except OSError as error:
-            raise InputError(f"{target}: cannot be written ({error})") from None
-        timings["write"] += time.perf_counter() - start
-        del source
-        written.append(target.name)
-
-    estimator = separation.estimator
-    hop = separation.stft.hop_length
-    # rows of the activations are channel 0's frames, then channel 1's, ...
-    activations = separation.activations
-    n_frames = activations.shape[0] // n_channels
-    summary = {
-        "input": str(path),
-        "sample_rate": sr,
-        "channels": n_channels,
-        "seconds": seconds,
-        "parameters": {
-            "method": args.method,
-            "n_components": estimator.get_params()["n_components"],
-            "n_sources": args.n_sources,
-            "mask": args.mask,
-            "power": args.power,
-            "n_fft": args.n_fft,
-            "hop_length": hop,
-        },
-        "sources": written,
-    }
-    if hasattr(estimator, "indices_"):
-        # rows of X stack the channels' frames: row i is frame i % n_frames
-        frames = (estimator.indices_ % n_frames).tolist()
-        summary["selected_frames"] = frames
-        summary["selected_times"] = [round(f * hop / sr, 4) for f in frames]
-    stage("figure")
-    start = time.perf_counter()
-    summary["figure"] = _figure(
-        estimator.components_, activations[:n_frames], sr, hop, out / FIGURE
-    )
-    timings["figure"] = time.perf_counter() - start
-    summary["timings_seconds"] = {k: round(v, 4) for k, v in timings.items()}
-    _write_json(out / SUMMARY, summary)
-    (out / INCOMPLETE).unlink()
-    return summary
-
-
-def _claim_output_folder(out: Path, targets, overwrite: bool) -> None:
-    """Check that ``targets`` may be written, then mark ``out`` as in progress.
-
-    The marker stays until summary.json is written. A folder still marked was
-    left by an interrupted run of this command: its files (and leftover
-    temporary ``.part`` files) are ours to redo. Files in an unmarked folder
-    are someone's results: replaced only with ``--overwrite``, and checked
-    before the marker is set, so a refusal leaves no marker behind.
-    """
-    marker = out / INCOMPLETE
-    if not (overwrite or marker.exists()):
-        existing = [t.name for t in targets if t.exists()]
-        if existing:
-            raise InputError(
-                f"{out}: {', '.join(existing)} exist(s); use --overwrite to replace"
-            )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for leftover in out.glob(".*.part"):
-            leftover.unlink()
-        marker.touch()
-    except OSError as error:
-        raise InputError(f"{out}: cannot write the output folder ({error})") from None
-
-
-def _figure(components, activations, sr, hop_length, path):
-    """components.png: spectra and activations (of the first channel)."""
+def _headless_figures() -> None:
+    """Draw the figures off screen (the library leaves the backend alone)."""
     try:
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from .plotting import plot_components
-    except ImportError:
-        return None  # the plot extra is not installed
-    fig = plot_components(components, activations, sr=sr, hop_length=hop_length)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path.name
+    except ImportError:  # the plot extra is not installed: no figures
+        return
+    matplotlib.use("Agg")
 
 
 def _attempt(path, args, stage=None):
     """Separate one input; never raise: return (path, summary, error)."""
     try:
-        return path, separate_file(path, args, stage or (lambda name: None)), None
+        separator = _separator(args)
+        _headless_figures()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NMF convergence, rank found below asked
+            summary = separate_file(
+                path,
+                args.output,
+                separator,
+                overwrite=args.overwrite,
+                audio_format=args.format,
+                stage=stage,
+                sr=args.sr,
+                mono=args.mono,
+                parameters={"method": args.method, "mask": args.mask},
+            )
+        return path, summary, None
+    except OutputExistsError as error:
+        message = f"{', '.join(error.names)} exist(s); use --overwrite to replace"
+        return path, None, f"{error.folder}: {message}"
     except InputError as error:
         return path, None, str(error)
     except Exception as error:  # any other failure of one input: report, go on
@@ -380,51 +266,24 @@ def _run_separate(args) -> int:
                 tqdm.write(f"skl-sepnmf: {path}: {error}", file=sys.stderr)
             elif not args.quiet:
                 state = summary.get("skipped") or f"{len(summary['sources'])} sources"
-                tqdm.write(
-                    f"{path} -> {args.output / path.stem}: {state}", file=sys.stderr
-                )
+                folder = output_folder(path, args.output)
+                tqdm.write(f"{path} -> {folder}: {state}", file=sys.stderr)
     return 1 if failures else 0
 
 
-def _audio_files(folder: Path, skip_mix: bool):
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    suffixes = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
-    if skip_mix:
-        paths = [p for p in paths if not p.stem.startswith("mix")]
-    if not paths:
-        raise InputError(f"{folder}: no audio files")
-    return paths
-
-
-def _load_set(paths):
-    signals, rates = [], set()
-    for path in paths:
-        try:
-            y, sr = load_audio(path)
-        except (FileNotFoundError, ValueError) as error:
-            raise InputError(str(error)) from None
-        signals.append(y)
-        rates.add(sr)
-    if len(rates) > 1:
-        raise InputError(f"files at different sample rates {sorted(rates)}: {paths}")
-    shapes = {s.shape for s in signals}
-    if len(shapes) > 1:
-        raise InputError(
-            "files of different lengths or channel counts "
-            + ", ".join(
-                f"{p.name} {s.shape}" for p, s in zip(paths, signals, strict=True)
-            )
-        )
-    return np.stack(signals), rates.pop()
+def _load_folder(folder: Path, mixture_name):
+    """The audio files of ``folder`` (but the mixture), all of one shape."""
+    try:
+        paths = stem_files(folder, mixture_name=mixture_name)
+        _, signals, sr, _ = load_stems(paths, truncate=False)
+    except (OSError, ValueError) as error:
+        raise InputError(str(error)) from None
+    return paths, signals, sr
 
 
 def _run_evaluate(args) -> int:
-    estimate_paths = _audio_files(args.estimates, skip_mix=False)
-    reference_paths = _audio_files(args.references, skip_mix=True)
-    estimates, est_sr = _load_set(estimate_paths)
-    references, ref_sr = _load_set(reference_paths)
+    estimate_paths, estimates, est_sr = _load_folder(args.estimates, None)
+    reference_paths, references, ref_sr = _load_folder(args.references, "mix")
     if est_sr != ref_sr or estimates.shape[1:] != references.shape[1:]:
         raise InputError(
             f"estimates {estimates.shape[1:]} at {est_sr} Hz and references "
