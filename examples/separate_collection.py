@@ -7,8 +7,11 @@ Usage::
     python separate_collection.py OUTPUT [FILES ...] --local-cluster 2
 
 Without FILES, a demo collection of four synthetic mixtures is written to
-OUTPUT/inputs first. Each file is separated into 3 sources, written to
-OUTPUT/<file name>/source_<k>.wav as soon as each is resynthesized.
+OUTPUT/inputs first. Each file is separated into 3 sources by
+``skl_sepnmf.batch.separate_file``, the function ``skl-sepnmf separate`` calls:
+OUTPUT/<file name>/source_<k>.wav, written as soon as each is resynthesized,
+then summary.json. Run it again and the files already done are skipped; a
+file that fails is reported and the others go on.
 
 The loop is one joblib call. On one machine it runs ``--jobs`` processes; with
 ``--scheduler`` (an existing dask.distributed cluster) or ``--local-cluster N``
@@ -25,22 +28,20 @@ from pathlib import Path
 from joblib import Parallel, delayed, parallel_backend
 
 from skl_sepnmf import SNPA, SpectrogramSeparator
+from skl_sepnmf.batch import InputError, separate_file
 from skl_sepnmf.datasets import make_mixture
-from skl_sepnmf.io import load_audio, write_audio
+from skl_sepnmf.io import write_audio
 
 
-def separate_file(path: Path, output: Path) -> str:
-    """Separate one file; each source is written as soon as it exists."""
-    y, sr = load_audio(path)
-    separator = SpectrogramSeparator(SNPA(n_components=3), n_fft=1024, random_state=0)
-    separation = separator.separate(y)
-    folder = output / path.stem
-    folder.mkdir(parents=True, exist_ok=True)
-    for k in range(separation.n_sources):
-        source = next(separation.sources)
-        write_audio(folder / f"source_{k}.wav", source, sr, overwrite=True)
-        del source  # one source in memory at a time
-    return f"{path.name}: {separation.n_sources} sources"
+def separate(path: Path, output: Path, separator) -> str:
+    """Separate one file into output/<name>; a line saying what happened."""
+    try:
+        summary = separate_file(path, output, separator, figure=False)
+    except InputError as error:  # unreadable input, unwritable output: go on
+        return f"{path.name}: failed: {error}"
+    if "skipped" in summary:
+        return f"{path.name}: {summary['skipped']}"
+    return f"{path.name}: {len(summary['sources'])} sources"
 
 
 def demo_collection(folder: Path) -> list[Path]:
@@ -85,7 +86,8 @@ def main():
     args = parser.parse_args()
     files = args.files or demo_collection(args.output / "inputs")
 
-    tasks = (delayed(separate_file)(path, args.output) for path in files)
+    separator = SpectrogramSeparator(SNPA(n_components=3), n_fft=1024, random_state=0)
+    tasks = (delayed(separate)(path, args.output, separator) for path in files)
     with dask_client(args) as client:
         if client is None:
             done = Parallel(n_jobs=args.jobs)(tasks)
