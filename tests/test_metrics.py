@@ -110,15 +110,69 @@ def test_extra_estimates_are_ignored(signals):
 
 @pytest.mark.parametrize("metric", [snr, si_sdr])
 def test_pairwise_gram_form_equals_direct_evaluation(signals, metric):
+    """The Gram-form matrix against snr() / si_sdr() called on each pair."""
+    from skl_sepnmf.metrics import _pairwise
+
     s, noise = signals
-    estimates = np.concatenate([s + 0.5 * noise, 0.3 * noise])
-    _, fast = match_sources(s, estimates, metric=metric, method="best")
+    silence = np.zeros((1, s.shape[1]))
+    refs = np.concatenate([s, silence])
+    estimates = np.concatenate(
+        [
+            s + 0.5 * noise,  # moderate scores
+            s[:1] + 1e-3 * noise[:1],  # about 60 dB
+            s[1:2],  # exact: the high cap
+            0.3 * s[2:],  # rescaled: the high cap for si_sdr
+            0.3 * noise,
+            silence,
+        ]
+    )
+    gram = _pairwise(metric, refs, estimates)
+    direct = np.array([[metric(r, e) for e in estimates] for r in refs])
+    assert gram.shape == (4, 10)
+    np.testing.assert_allclose(gram, direct, rtol=0, atol=1e-9)
+    assert (gram == SCORE_CAP_DB).any() and (gram == -SCORE_CAP_DB).any()
+    # the scores reported for the matched pairs are the direct formula's
+    matched, scores = match_sources(refs, estimates, metric=metric)
+    expected = [metric(r, estimates[j]) for r, j in zip(refs, matched, strict=True)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-13)
 
-    def direct(reference, estimate):  # forces the per-pair path
-        return metric(reference, estimate)
 
-    _, slow = match_sources(s, estimates, metric=direct, method="best")
-    np.testing.assert_allclose(fast, slow, rtol=1e-9)
+def test_matching_needs_no_pairs_by_times_array():
+    """6 x 6 sources of 2e5 samples: 58 MB for an n_ref x n_est x n_times array."""
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    n_sources, n_times = 6, 200_000
+    refs = rng.standard_normal((n_sources, n_times))
+    estimates = refs[::-1] + 0.1 * rng.standard_normal((n_sources, n_times))
+    all_pairs = n_sources * n_sources * n_times * 8
+    for metric in (snr, si_sdr):
+        tracemalloc.start()
+        try:
+            matched, _ = match_sources(refs, estimates, metric=metric)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert matched.tolist() == [5, 4, 3, 2, 1, 0]
+        # a few signals' worth of temporaries at most (one source is 1.6 MB)
+        assert peak < all_pairs / 10, f"{metric.__name__}: {peak / 2**20:.1f} MiB"
+
+
+def test_a_custom_metric_is_called_on_one_pair_at_a_time(signals):
+    s, noise = signals
+    shapes = []
+
+    def negative_mse(reference, estimate):
+        shapes.append((np.shape(reference), np.shape(estimate)))
+        return -float(np.mean((reference - estimate) ** 2))
+
+    estimates = s[[2, 0, 1]] + 0.1 * noise
+    matched, scores = match_sources(s, estimates, metric=negative_mse)
+    assert matched.tolist() == [1, 2, 0]
+    assert set(shapes) == {((500,), (500,))}
+    assert len(shapes) == 3 + 3 * 3  # each reference against silence, then pairs
+    expected = [-np.mean((s[i] - estimates[j]) ** 2) for i, j in enumerate(matched)]
+    np.testing.assert_allclose(scores, expected)
 
 
 def test_multichannel_sources_are_scored_as_one_signal(signals):
