@@ -211,6 +211,10 @@ def match_sources(references, estimates, *, metric=snr, method="hungarian"):
         are scored against silence (an all-zero estimate).
     metric : {"snr", "si_sdr"} or callable, default=snr
         ``metric(reference, estimate)`` over the last axis, greater is better.
+        A callable is called on one pair at a time, two arrays of shape
+        ``(n_times,)`` (``(n_channels * n_times,)`` for multichannel sources).
+        snr and si_sdr score all pairs from energies and cross products:
+        memory beyond the signals is O(n_references x n_estimates).
     method : {"hungarian", "best"}, default="hungarian"
         ``"hungarian"``: the one-to-one matching maximizing the total score
         (:func:`scipy.optimize.linear_sum_assignment`). ``"best"``: each
