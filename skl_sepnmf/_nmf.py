@@ -9,8 +9,8 @@ from sklearn.decomposition import NMF as _SklearnNMF
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_non_negative, validate_data
 
+from ._nnls import nnls_activations
 from ._separable import SNPA, GreedySNPA, separable_fit
-from ._solvers import nnls_activations
 
 _SEPARABLE_INITS = {"snpa": SNPA, "greedy": GreedySNPA}
 _SKLEARN_INITS = {"random", "nndsvd", "nndsvda", "nndsvdar", "custom"}

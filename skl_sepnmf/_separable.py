@@ -17,7 +17,8 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
-from ._solvers import greedy_select, nnls_activations, snpa_select
+from ._nnls import nnls_activations
+from ._selection import greedy_select, snpa_select
 
 
 def check_n_components(n_components, n_samples: int, estimator_name: str) -> None:

@@ -10,12 +10,8 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skl_sepnmf._solvers import (
-    _fgm_delta,
-    _project_delta,
-    nnls_activations,
-    snpa_select,
-)
+from skl_sepnmf._nnls import _fgm_delta, _project_delta, nnls_activations
+from skl_sepnmf._selection import snpa_select
 from skl_sepnmf._spectral import MaskedSources
 from skl_sepnmf.io import load_audio
 
