@@ -186,7 +186,7 @@ class NMF(_SklearnNMF):
         selector = _SEPARABLE_INITS[self.init](n_components=n_components)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            selection, _ = separable_fit(selector, np.asarray(X, dtype=np.float64))
+            selection = separable_fit(selector, np.asarray(X, dtype=np.float64))
         indices = selection.indices
         if indices.size < n_components:
             raise ValueError(

@@ -22,7 +22,7 @@ used to cross-check them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, NamedTuple
 
@@ -60,6 +60,39 @@ class Selection(NamedTuple):
     """Selected rows of X, in the order the algorithm leaves them."""
     weights: Float64Array
     """(n_selected, n_samples): weights of every (normalized) frame."""
+    n_iter: int
+    """Selection steps: one per pick, plus one per replacement of a refinement."""
+
+
+Projection = Callable[
+    [Float64Array, Float64Array, Float64Array | None, float, int],
+    tuple[Float64Array, int],
+]
+"""A projection step ``(UtU, UtM, warm_start, sq_norm_total, max_iter) ->
+(weights, n_iter)``: the weights of every frame on the selected ones, from Gram
+products.  ``warm_start`` is None at the first pick (otherwise the previous
+weights with a one-hot row for the new pick); ``sq_norm_total = ||M||_F^2``.
+:func:`~skl_sepnmf._nnls._fgm_delta` (weights in Delta, SNPA) and
+:func:`_orthogonal_projection` (unconstrained, SPA) are the two used here."""
+
+
+def _orthogonal_projection(
+    UtU: Float64Array,
+    UtM: Float64Array,
+    weights: Float64Array | None,
+    sq_norm_total: float,
+    max_iter: int,
+) -> tuple[Float64Array, int]:
+    """Unconstrained least squares ``H = (U^T U)^{-1} U^T M``: the orthogonal
+    projection of every frame on the span of the selected frames (SPA's step).
+
+    Closed form, so the warm start, ``sq_norm_total`` and ``max_iter`` of the
+    projection-step interface are not needed; it counts as one iteration.
+    """
+    try:
+        return np.linalg.solve(UtU, UtM), 1
+    except np.linalg.LinAlgError:  # exactly collinear picks (only with tol=0)
+        return np.linalg.lstsq(UtU, UtM, rcond=None)[0], 1
 
 
 def _residual_sq_norms(
@@ -103,15 +136,17 @@ def _float64_row_blocks(X: NDArray) -> Iterator[Float64Array]:
         yield X[start : start + _CONVERT_BLOCK_ROWS].astype(np.float64)
 
 
-def snpa_select(
+def successive_select(
     X: NDArray,
     n_components: int | None,
+    projection: Projection,
     *,
     normalize: bool = True,
     tol: float = 1e-9,
     max_iter: int = 100,
 ) -> Selection:
-    """Successive Nonnegative Projection Algorithm (SNPA v3) on the rows of X.
+    """Successive projection on the rows of X: pick the frame of largest residual,
+    project every frame on the selected ones, repeat (SPA and SNPA).
 
     Parameters
     ----------
@@ -119,18 +154,21 @@ def snpa_select(
         Nonnegative data, one frame per row.
     n_components : int or None
         Frames to select at most; None selects until the tolerance test stops.
+    projection : Projection
+        The projection step: :func:`~skl_sepnmf._nnls._fgm_delta` (SNPA) or
+        :func:`_orthogonal_projection` (SPA).
     normalize : bool
         Scale each frame to sum 1 first (divide by sum + 1e-16).
     tol : float
         Stop when ``max_i ||r_i||^2 / max_i ||m_i||^2 <= tol``.
     max_iter : int
-        Iterations of the fast gradient method at each step.
+        Iterations of the projection step at each pick.
 
     Returns
     -------
     Selection
-        ``indices`` in extraction order; ``weights`` in Delta of every
-        (normalized) frame on the selected ones.
+        ``indices`` in extraction order; ``weights`` of every (normalized)
+        frame on the selected ones, as the projection step left them.
     """
     n_samples = X.shape[0]
     limit = n_samples if n_components is None else min(n_components, n_samples)
@@ -165,11 +203,48 @@ def snpa_select(
         UtU = UtM[:, indices]
         if weights is not None:
             weights = _append_one_hot(weights, chosen)
-        weights, _ = _fgm_delta(UtU, UtM, weights, sq_norm_total, max_iter)
+        weights, _ = projection(UtU, UtM, weights, sq_norm_total, max_iter)
         residual = _residual_sq_norms(sq_norms, UtU, UtM, weights)
     if weights is None:
         weights = np.empty((0, n_samples))
-    return Selection(np.asarray(indices, dtype=np.intp), weights)
+    return Selection(np.asarray(indices, dtype=np.intp), weights, len(indices))
+
+
+def snpa_select(
+    X: NDArray,
+    n_components: int | None,
+    *,
+    normalize: bool = True,
+    tol: float = 1e-9,
+    max_iter: int = 100,
+) -> Selection:
+    """Successive Nonnegative Projection Algorithm (SNPA v3) on the rows of X.
+
+    :func:`successive_select` with the fast gradient method onto Delta as its
+    projection step (``max_iter`` iterations at each pick): ``weights`` are in
+    Delta.
+    """
+    return successive_select(
+        X, n_components, _fgm_delta, normalize=normalize, tol=tol, max_iter=max_iter
+    )
+
+
+def spa_select(
+    X: NDArray,
+    n_components: int | None,
+    *,
+    normalize: bool = True,
+    tol: float = 1e-9,
+) -> Selection:
+    """Successive Projection Algorithm (Gillis and Vavasis, 2014) on the rows of X.
+
+    :func:`successive_select` with the orthogonal projection on the span of the
+    selected frames as its projection step: ``weights`` are unconstrained least
+    squares coefficients.
+    """
+    return successive_select(
+        X, n_components, _orthogonal_projection, normalize=normalize, tol=tol
+    )
 
 
 class _FrameGram:
@@ -251,6 +326,7 @@ def greedy_select(
     max_iter: int = 100,
     gram_cache_bytes: int = GRAM_CACHE_BYTES,
     allow_repeats: bool = False,
+    projection: Projection = _fgm_delta,
 ) -> Selection:
     """Greedy XRAY-like selection with SNPA's projection (the notebook's variant).
 
@@ -274,12 +350,15 @@ def greedy_select(
     allow_repeats : bool
         Let a frame already selected be picked again, as the reference does
         (only for conformance tests: a repeat adds nothing to the model).
+    projection : Projection
+        The first pass's projection step (SNPA's by default).
 
     Returns
     -------
     Selection
-        ``weights`` are the FGM weights (in Delta) with ``refinement="none"``,
-        otherwise the nonnegative least squares weights refitted by HALS.
+        ``weights`` are the projection step's (FGM: in Delta) with
+        ``refinement="none"``, otherwise the nonnegative least squares weights
+        refitted by HALS.  ``n_iter`` counts first-pass picks and replacements.
     """
     n_samples = X.shape[0]
     limit = n_samples if n_components is None else min(n_components, n_samples)
@@ -313,12 +392,12 @@ def greedy_select(
             if weights is not None:
                 weights = _append_one_hot(weights, chosen)
             UtU = UtM[:, indices]
-            weights, _ = _fgm_delta(UtU, UtM, weights, sq_norm_total, max_iter)
+            weights, _ = projection(UtU, UtM, weights, sq_norm_total, max_iter)
             residual = _residual_sq_norms(sq_norms, UtU, UtM, weights)
         if weights is None:
             weights = np.empty((0, n_samples))
         if weights.shape[0] == 0 or refinement == "none":
-            return Selection(np.asarray(indices, dtype=np.intp), weights)
+            return Selection(np.asarray(indices, dtype=np.intp), weights, len(indices))
 
         n_replacements = len(indices) if refinement == "full" else 1
         for _ in range(n_replacements):
@@ -329,7 +408,8 @@ def greedy_select(
             UtM = np.vstack([UtM, gram.rows(chosen)])
             weights = _append_one_hot(weights, chosen)
         weights, _ = _hals_nnls(UtM[:, indices], UtM, weights, max_iter)
-        return Selection(np.asarray(indices, dtype=np.intp), weights)
+        n_iter = len(indices) + n_replacements
+        return Selection(np.asarray(indices, dtype=np.intp), weights, n_iter)
 
     n_threads = _blas_threads()
     if n_threads <= 1:

@@ -38,11 +38,11 @@ def separable_fit(estimator, X, stacklevel=2):
 
     Shared by the separable estimators and by ``NMF(init="snpa"|"greedy")``.
     ``stacklevel`` is passed to :func:`warnings.warn`, so that the warning
-    points at the user's line. Returns ``(selection, n_steps)``.
+    points at the user's line. Returns the :class:`~skl_sepnmf._selection.Selection`.
     """
     name = type(estimator).__name__
     check_n_components(estimator.n_components, X.shape[0], name)
-    selection, n_steps = estimator._select(X)
+    selection = estimator._select(X)
     indices = selection.indices
     requested = estimator.n_components
     if requested is not None and len(indices) < requested:
@@ -54,7 +54,7 @@ def separable_fit(estimator, X, stacklevel=2):
             UserWarning,
             stacklevel=stacklevel,
         )
-    return selection, n_steps
+    return selection
 
 
 class _BaseSeparableNMF(
@@ -78,7 +78,7 @@ class _BaseSeparableNMF(
     @abstractmethod
     def _select(self, X):
         """Run the selection kernel on X (float32 or float64; the kernels compute
-        in float64): return (Selection, n_steps)."""
+        in float64): return its Selection."""
 
     def fit(self, X, y=None):
         """Select the frames that span the data.
@@ -124,7 +124,7 @@ class _BaseSeparableNMF(
         # The kernels compute in float64 (float32 input selects the frames its
         # float64 copy would) without a float64 copy of a large float32 X.
         # the user's frame: separable_fit < _fit < _fit_context < fit(_transform)
-        selection, n_steps = separable_fit(self, X, stacklevel=5)
+        selection = separable_fit(self, X, stacklevel=5)
         indices = selection.indices
         self.indices_ = indices
         self.components_ = X[indices].copy()
@@ -132,7 +132,7 @@ class _BaseSeparableNMF(
         # the same computation as transform, so that fit_transform(X) equals
         # fit(X).transform(X) even where the activations are not unique
         activations, _, self.reconstruction_err_ = nnls_activations(X, self.components_)
-        self.n_iter_ = n_steps
+        self.n_iter_ = selection.n_iter
         return activations.astype(X.dtype, copy=False)
 
     def transform(self, X):
@@ -286,14 +286,13 @@ class SNPA(_BaseSeparableNMF):
     """
 
     def _select(self, X):
-        selection = snpa_select(
+        return snpa_select(
             X,
             self.n_components,
             normalize=self.normalize,
             tol=self.tol,
             max_iter=self.max_iter,
         )
-        return selection, selection.indices.size
 
 
 class GreedySNPA(_BaseSeparableNMF):
@@ -422,7 +421,7 @@ class GreedySNPA(_BaseSeparableNMF):
         self.refinement = refinement
 
     def _select(self, X):
-        selection = greedy_select(
+        return greedy_select(
             X,
             self.n_components,
             normalize=self.normalize,
@@ -430,6 +429,3 @@ class GreedySNPA(_BaseSeparableNMF):
             tol=self.tol,
             max_iter=self.max_iter,
         )
-        n_selected = selection.indices.size
-        replacements = {"none": 0, "once": 1, "full": n_selected}[self.refinement]
-        return selection, n_selected + min(replacements, n_selected)

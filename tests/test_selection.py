@@ -81,3 +81,19 @@ def test_all_zero_data_selects_nothing():
     assert indices.size == 0 and weights.shape == (0, 5)
     indices, weights, *_ = greedy_select(np.zeros((5, 3)), 2)
     assert indices.size == 0 and weights.shape == (0, 5)
+
+
+def test_snpa_counts_one_step_per_pick_even_when_it_stops_early():
+    X, pure = _separable_data(np.random.default_rng(6))
+    assert snpa_select(X, 3, normalize=False).n_iter == 3
+    assert snpa_select(X, 9, normalize=False).n_iter == len(pure)
+
+
+@pytest.mark.parametrize(
+    "refinement, replacements", [("none", 0), ("once", 1), ("full", 4)]
+)
+def test_greedy_counts_its_picks_and_replacements(refinement, replacements):
+    X = np.random.default_rng(7).random((40, 12))
+    selection = greedy_select(X, 4, refinement=refinement)
+    assert selection.indices.size == 4
+    assert selection.n_iter == 4 + replacements
