@@ -10,9 +10,8 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_non_negative, validate_data
 
 from ._nnls import nnls_activations
-from ._separable import SNPA, GreedySNPA, separable_fit
+from ._separable import SEPARABLE, separable_fit
 
-_SEPARABLE_INITS = {"snpa": SNPA, "greedy": GreedySNPA}
 _SKLEARN_INITS = {"random", "nndsvd", "nndsvda", "nndsvdar", "custom"}
 # Multiplicative updates never move an exact zero: the separable start's zeros
 # are raised to this fraction of its largest entry when solver="mu".
@@ -138,7 +137,7 @@ class NMF(_SklearnNMF):
 
     _parameter_constraints: dict = {
         **_SklearnNMF._parameter_constraints,
-        "init": [StrOptions(_SKLEARN_INITS | set(_SEPARABLE_INITS)), None],
+        "init": [StrOptions(_SKLEARN_INITS | set(SEPARABLE)), None],
     }
 
     def fit_transform(self, X, y=None, W=None, H=None):
@@ -164,7 +163,7 @@ class NMF(_SklearnNMF):
         W : ndarray of shape (n_samples, n_components)
             Transformed data.
         """
-        if self.init not in _SEPARABLE_INITS:
+        if self.init not in SEPARABLE:
             return super().fit_transform(X, y, W=W, H=H)
 
         self._validate_params()
@@ -183,7 +182,7 @@ class NMF(_SklearnNMF):
 
     def _separable_start(self, X, n_components):
         """Components and activations of the separable selection, in X's dtype."""
-        selector = _SEPARABLE_INITS[self.init](n_components=n_components)
+        selector = SEPARABLE[self.init](n_components=n_components)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             selection = separable_fit(selector, np.asarray(X, dtype=np.float64))
@@ -205,5 +204,5 @@ class NMF(_SklearnNMF):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # the separable starts select frames of a dense X
-        tags.input_tags.sparse = self.init not in _SEPARABLE_INITS
+        tags.input_tags.sparse = self.init not in SEPARABLE
         return tags

@@ -429,3 +429,8 @@ class GreedySNPA(_BaseSeparableNMF):
             tol=self.tol,
             max_iter=self.max_iter,
         )
+
+
+# Separable algorithms by name, the one list of them: NMF's separable ``init``
+# options, the CLI's --method choices and the tests' parametrization read it.
+SEPARABLE: dict[str, type[_BaseSeparableNMF]] = {"snpa": SNPA, "greedy": GreedySNPA}

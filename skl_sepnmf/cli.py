@@ -21,13 +21,13 @@ import numpy as np
 
 from . import __version__
 from ._nmf import NMF
-from ._separable import SNPA, GreedySNPA
+from ._separable import SEPARABLE
 from ._separator import DEFAULT_N_COMPONENTS, SpectrogramSeparator
 from .datasets import make_mixture
 from .io import load_audio, write_audio
 from .metrics import separation_scores
 
-METHODS = {"snpa": SNPA, "greedy": GreedySNPA, "nmf": NMF}
+METHODS = {**SEPARABLE, "nmf": NMF}
 MASKS = {"soft": "soft", "binary": "binary", "none": None}
 SUMMARY = "summary.json"
 INCOMPLETE = ".skl-sepnmf-incomplete"  # in an output folder until its summary

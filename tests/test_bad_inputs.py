@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from skl_sepnmf import NMF, SNPA, GreedySNPA, SpectrogramSeparator
+from skl_sepnmf import NMF, SpectrogramSeparator
+from skl_sepnmf._separable import SEPARABLE
 from skl_sepnmf.io import load_audio, write_audio
 from skl_sepnmf.metrics import match_sources, si_sdr, snr
 
@@ -53,7 +54,7 @@ ESTIMATOR_CASES = [
 ]
 
 
-@pytest.mark.parametrize("Estimator", [SNPA, GreedySNPA])
+@pytest.mark.parametrize("Estimator", SEPARABLE.values(), ids=SEPARABLE.keys())
 @pytest.mark.parametrize(
     "case, call, message", ESTIMATOR_CASES, ids=[c[0] for c in ESTIMATOR_CASES]
 )
@@ -76,7 +77,7 @@ def test_nmf_refuses_bad_input(call, message):
         call()
 
 
-@pytest.mark.parametrize("Estimator", [SNPA, GreedySNPA])
+@pytest.mark.parametrize("Estimator", SEPARABLE.values(), ids=SEPARABLE.keys())
 def test_all_zero_spectrogram_warns_and_gives_no_nan(Estimator):
     with pytest.warns(UserWarning, match="selected only 0 of the n_components=2"):
         estimator = Estimator(2).fit(np.zeros((10, 4)))

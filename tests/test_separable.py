@@ -10,10 +10,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skl_sepnmf import SNPA, GreedySNPA
+from skl_sepnmf._separable import SEPARABLE
 
 from .conftest import golden_path
 
-SEPARABLE = [SNPA, GreedySNPA]
+ESTIMATORS = pytest.mark.parametrize(
+    "Estimator", SEPARABLE.values(), ids=SEPARABLE.keys()
+)
 
 
 @pytest.fixture
@@ -24,7 +27,7 @@ def separable_X():
     return np.vstack([mixing[:20] @ templates, templates, mixing[20:] @ templates])
 
 
-@pytest.mark.parametrize("Estimator", SEPARABLE)
+@ESTIMATORS
 def test_components_are_the_selected_rows(Estimator, separable_X):
     estimator = Estimator(n_components=4).fit(separable_X)
     assert sorted(estimator.indices_.tolist()) == [20, 21, 22, 23]
@@ -35,7 +38,7 @@ def test_components_are_the_selected_rows(Estimator, separable_X):
     assert estimator.reconstruction_err_ < 1e-8
 
 
-@pytest.mark.parametrize("Estimator", SEPARABLE)
+@ESTIMATORS
 def test_transform_inverse_transform_round_trip(Estimator, separable_X):
     estimator = Estimator(n_components=4)
     W = estimator.fit_transform(separable_X)
@@ -45,7 +48,7 @@ def test_transform_inverse_transform_round_trip(Estimator, separable_X):
     np.testing.assert_allclose(estimator.inverse_transform(W), separable_X, atol=1e-8)
 
 
-@pytest.mark.parametrize("Estimator", SEPARABLE)
+@ESTIMATORS
 def test_float32_stays_float32_and_selects_the_same_frames(Estimator, trio_spectrogram):
     as64 = Estimator(n_components=5).fit(trio_spectrogram.astype(np.float64))
     as32 = Estimator(n_components=5)
@@ -56,7 +59,7 @@ def test_float32_stays_float32_and_selects_the_same_frames(Estimator, trio_spect
     assert as32.inverse_transform(W).dtype == np.float32
 
 
-@pytest.mark.parametrize("Estimator", SEPARABLE)
+@ESTIMATORS
 def test_fewer_components_than_asked_warns_and_sets_n_components_(
     Estimator, separable_X
 ):
@@ -76,13 +79,13 @@ def test_n_components_none_selects_until_the_tolerance(separable_X):
     assert sorted(estimator.indices_.tolist()) == [20, 21, 22, 23]
 
 
-@pytest.mark.parametrize("Estimator", SEPARABLE)
+@ESTIMATORS
 def test_too_many_components_names_both_numbers(Estimator):
     with pytest.raises(ValueError, match=r"n_components=9 is larger than .* 5"):
         Estimator(n_components=9).fit(np.ones((5, 3)))
 
 
-@pytest.mark.parametrize("Estimator", SEPARABLE)
+@ESTIMATORS
 def test_negative_input_is_refused_like_sklearn_nmf(Estimator):
     X = np.random.default_rng(0).random((6, 4))
     X[2, 1] = -1
@@ -93,7 +96,7 @@ def test_negative_input_is_refused_like_sklearn_nmf(Estimator):
         fitted.transform(X)
 
 
-@pytest.mark.parametrize("Estimator", SEPARABLE)
+@ESTIMATORS
 def test_inverse_transform_checks_the_number_of_columns(Estimator, separable_X):
     estimator = Estimator(n_components=4).fit(separable_X)
     with pytest.raises(ValueError, match=r"expects activations with 4 columns"):
@@ -144,7 +147,7 @@ def test_estimators_clone_and_compose_in_a_pipeline(trio_spectrogram):
     assert list(pipe.get_feature_names_out()) == ["snpa0", "snpa1", "snpa2"]
 
 
-@pytest.mark.parametrize("Estimator", SEPARABLE)
+@ESTIMATORS
 def test_all_zero_input_gives_no_components_and_no_nan(Estimator):
     estimator = Estimator().fit(np.zeros((4, 3)))
     assert estimator.n_components_ == 0
