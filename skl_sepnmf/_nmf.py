@@ -24,12 +24,12 @@ class NMF(_SklearnNMF):
 
     Exactly :class:`sklearn.decomposition.NMF` (same parameters, defaults,
     solvers and attributes, so ``librosa.decompose.decompose``'s default
-    behaviour is one name away), with two more choices of ``init``:
-    ``"snpa"`` and ``"greedy"`` start the factorization from a separable
-    selection: ``H`` (``components_``) from the frames :class:`SNPA` or
-    :class:`GreedySNPA` selects, ``W`` from their nonnegative least squares
-    activations. Gillis (2014) recommends such a start: it is deterministic and
-    already a good local model.
+    behaviour is one name away), with more choices of ``init``: the separable
+    algorithms ``"spa"``, ``"snpa"`` and ``"greedy"`` start the factorization
+    from a separable selection: ``H`` (``components_``) from the frames
+    :class:`SPA`, :class:`SNPA` or :class:`GreedySNPA` selects, ``W`` from
+    their nonnegative least squares activations. Gillis (2014) recommends such
+    a start: it is deterministic and already a good local model.
 
     .. math::
 
@@ -48,11 +48,11 @@ class NMF(_SklearnNMF):
         selection stops early (every frame represented) a warning is issued and
         the model has the number of components found.
 
-    init : {'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom', 'snpa', \
-'greedy'}, default=None
+    init : {'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom', 'spa', \
+'snpa', 'greedy'}, default=None
         Initialization. The scikit-learn options behave exactly as there.
-        ``'snpa'``/``'greedy'``: separable selection with the default
-        parameters of :class:`SNPA` / :class:`GreedySNPA`. With
+        ``'spa'``/``'snpa'``/``'greedy'``: separable selection with the default
+        parameters of :class:`SPA` / :class:`SNPA` / :class:`GreedySNPA`. With
         ``solver='mu'``, zeros of that start are raised to 1e-6 times its
         largest entry, since multiplicative updates cannot move a zero.
 
@@ -110,6 +110,7 @@ class NMF(_SklearnNMF):
 
     See Also
     --------
+    SPA : Separable NMF by successive (orthogonal) projection.
     SNPA : Separable NMF by successive nonnegative projection.
     GreedySNPA : Greedy XRAY-like separable NMF.
     sklearn.decomposition.NMF : The estimator this one extends.

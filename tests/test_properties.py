@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skl_sepnmf._nnls import _fgm_delta, _project_delta, nnls_activations
-from skl_sepnmf._selection import snpa_select
 from skl_sepnmf._spectral import MaskedSources
 from skl_sepnmf.io import load_audio
 
@@ -32,23 +31,6 @@ def test_fgm_never_increases_the_objective_from_its_start(seed, r, n):
     assert weights.min() >= 0
     if r > 1:
         assert weights.sum(axis=0).max() <= 1 + 1e-9
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=seeds, r=st.integers(2, 6), n_mixed=st.integers(5, 60))
-def test_snpa_recovers_the_pure_columns_of_separable_matrices(seed, r, n_mixed):
-    """M = W [I, H'] with W well conditioned and H' in the simplex's interior."""
-    rng = np.random.default_rng(seed)
-    m = 3 * r
-    W = np.abs(np.eye(m, r) + 0.3 * rng.random((m, r)))  # near-orthogonal columns
-    assert np.linalg.cond(W) < 10
-    mixing = rng.dirichlet(np.ones(r), size=n_mixed).T * rng.uniform(0.1, 0.9, n_mixed)
-    M = np.hstack([W, W @ mixing])
-    order = rng.permutation(M.shape[1])
-    X = M[:, order].T
-    pure = {int(np.flatnonzero(order == k)[0]) for k in range(r)}
-    indices = snpa_select(X, r, normalize=False).indices
-    assert set(indices.tolist()) == pure
 
 
 @settings(max_examples=60, deadline=None)

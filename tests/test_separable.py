@@ -1,4 +1,4 @@
-"""SNPA and GreedySNPA as estimators: orientation, attributes, errors, audio."""
+"""SPA, SNPA and GreedySNPA as estimators: orientation, attributes, errors, audio."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skl_sepnmf import SNPA, GreedySNPA
+from skl_sepnmf import SNPA, SPA, GreedySNPA
 from skl_sepnmf._separable import SEPARABLE
 
 from .conftest import golden_path
@@ -63,20 +63,30 @@ def test_float32_stays_float32_and_selects_the_same_frames(Estimator, trio_spect
 def test_fewer_components_than_asked_warns_and_sets_n_components_(
     Estimator, separable_X
 ):
-    # SNPA needs the 4 pure frames; the greedy score may first pick an interior
-    # frame (the heuristic's known weakness), so it can need one more.
+    # SPA and SNPA need the 4 pure frames; the greedy score may first pick an
+    # interior frame (the heuristic's known weakness), so it can need one more.
     with pytest.warns(UserWarning, match=r"only [45] of the n_components=6") as record:
         estimator = Estimator(n_components=6).fit(separable_X)
     assert record[0].filename == __file__
     assert estimator.n_components_ in (4, 5)
-    if Estimator is SNPA:
+    if Estimator in (SPA, SNPA):
         assert estimator.n_components_ == 4
     assert estimator.transform(separable_X).shape[1] == estimator.n_components_
 
 
-def test_n_components_none_selects_until_the_tolerance(separable_X):
-    estimator = SNPA().fit(separable_X)
+@pytest.mark.parametrize("Estimator", [SPA, SNPA])
+def test_n_components_none_selects_until_the_tolerance(Estimator, separable_X):
+    estimator = Estimator().fit(separable_X)
     assert sorted(estimator.indices_.tolist()) == [20, 21, 22, 23]
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_spa_starts_with_snpas_pick_on_real_music(trio_spectrogram, normalize):
+    spa = SPA(6, normalize=normalize).fit(trio_spectrogram)
+    snpa = SNPA(6, normalize=normalize).fit(trio_spectrogram)
+    assert spa.indices_[0] == snpa.indices_[0]
+    assert spa.n_components_ == 6 and spa.n_iter_ == 6
+    assert spa.transform(trio_spectrogram).min() >= 0
 
 
 @ESTIMATORS
