@@ -78,8 +78,3 @@ def test_separable_start_with_too_few_distinct_frames_is_a_clear_error():
         ValueError, match=r"found only 3 distinct frames for n_components=5"
     ):
         NMF(5, init="snpa").fit(X)
-
-
-def test_separable_start_refuses_negative_input():
-    with pytest.raises(ValueError, match="Negative values in data passed to NMF"):
-        NMF(2, init="snpa").fit(-np.ones((4, 3)))

@@ -160,13 +160,6 @@ def test_greedy_scores_are_computed_in_bounded_blocks(monkeypatch):
     np.testing.assert_array_equal(reference, blocked)
 
 
-def test_all_zero_data_selects_nothing():
-    indices, weights, *_ = snpa_select(np.zeros((5, 3)), 2)
-    assert indices.size == 0 and weights.shape == (0, 5)
-    indices, weights, *_ = greedy_select(np.zeros((5, 3)), 2)
-    assert indices.size == 0 and weights.shape == (0, 5)
-
-
 @successive
 def test_counts_one_step_per_pick_even_when_it_stops_early(select):
     X, pure = _separable_data(np.random.default_rng(6))
