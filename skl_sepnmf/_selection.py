@@ -1,4 +1,4 @@
-"""Selection kernels of the separable NMF estimators: SNPA and greedy loops.
+"""Selection kernels of the separable NMF estimators: SPA / SNPA and greedy loops.
 
 Plain functions on arrays: no estimator state, no input validation (the
 estimators in :mod:`skl_sepnmf._separable` validate and then call these).
@@ -13,11 +13,16 @@ Every kernel works on Gram products only: ``UtU = X[J] @ X[J].T`` (r x r),
 ``UtM = X[J] @ X.T`` (r x n) and per-frame squared norms.  The residual
 ``M - M[:, J] @ H`` (m x n) is never formed, and no Python loop runs over
 frames; the only Python loops are over iterations and over the r selected rows.
-The least-squares solvers they call live in :mod:`skl_sepnmf._nnls`.
+
+The loops take their projection step as an argument (:data:`Projection`): the
+fast gradient method onto Delta of :mod:`skl_sepnmf._nnls` for SNPA and the
+greedy first pass, the orthogonal projection for SPA; the greedy refinement
+refits with that module's HALS.
 
 Semantics follow N. Gillis' SNPA v3 and the notebook's greedy variants exactly
 (``DESIGN.md`` section 3); ``benchmarks/reference_port.py`` is a literal port
-used to cross-check them.
+used to cross-check them.  SPA is Gillis and Vavasis' (2014), with SNPA's
+candidate and tie rules (those of Gillis' ``FastSepNMF``).
 """
 
 from __future__ import annotations
@@ -91,7 +96,7 @@ def _orthogonal_projection(
     """
     try:
         return np.linalg.solve(UtU, UtM), 1
-    except np.linalg.LinAlgError:  # exactly collinear picks (only with tol=0)
+    except np.linalg.LinAlgError:  # a pick in the span of the others (tol near 0)
         return np.linalg.lstsq(UtU, UtM, rcond=None)[0], 1
 
 
