@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 import reference_port  # noqa: E402
 
 from skl_sepnmf import SNPA, GreedySNPA  # noqa: E402
-from skl_sepnmf._solvers import snpa_select  # noqa: E402
+from skl_sepnmf._selection import snpa_select  # noqa: E402
 from skl_sepnmf.datasets import SEED_SOURCES, load_seed_mixture  # noqa: E402
 
 DATA = HERE.parent.parent / "shared" / "data"

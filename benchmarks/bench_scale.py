@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE))
 from bench_factorization import machine, timed  # noqa: E402
 
 from skl_sepnmf import SNPA, SpectrogramSeparator  # noqa: E402
-from skl_sepnmf._solvers import GRAM_CACHE_BYTES  # noqa: E402
+from skl_sepnmf._selection import GRAM_CACHE_BYTES  # noqa: E402
 from skl_sepnmf.datasets import SEED_SOURCES  # noqa: E402
 
 DATA = HERE.parent.parent / "shared" / "data"

@@ -7,7 +7,7 @@ of the fast gradient method, exactly as the original does.  It serves two
 purposes:
 
 * the baseline of ``benchmarks/bench_factorization.py`` (the speed-up of the
-  Gram-only kernels of :mod:`skl_sepnmf._solvers` is measured against it), and
+  Gram-only kernels of :mod:`skl_sepnmf._selection` is measured against it), and
 * an independent cross-check in the test suite: the package's kernels and this
   port are written separately and must select the same indices.
 

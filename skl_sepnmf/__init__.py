@@ -5,9 +5,9 @@ magnitude spectrogram transposed, one row per frame (``|STFT|.T``).
 """
 
 from ._nmf import NMF
-from ._separable import SNPA, GreedySNPA
+from ._separable import SNPA, SPA, GreedySNPA
 from ._separator import SpectrogramSeparator
 
 __version__ = "0.1.0"
 
-__all__ = ["NMF", "SNPA", "GreedySNPA", "SpectrogramSeparator", "__version__"]
+__all__ = ["NMF", "SPA", "SNPA", "GreedySNPA", "SpectrogramSeparator", "__version__"]

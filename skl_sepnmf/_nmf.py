@@ -9,10 +9,9 @@ from sklearn.decomposition import NMF as _SklearnNMF
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_non_negative, validate_data
 
-from ._separable import SNPA, GreedySNPA, separable_fit
-from ._solvers import nnls_activations
+from ._nnls import nnls_activations
+from ._separable import SEPARABLE, separable_fit
 
-_SEPARABLE_INITS = {"snpa": SNPA, "greedy": GreedySNPA}
 _SKLEARN_INITS = {"random", "nndsvd", "nndsvda", "nndsvdar", "custom"}
 # Multiplicative updates never move an exact zero: the separable start's zeros
 # are raised to this fraction of its largest entry when solver="mu".
@@ -25,12 +24,12 @@ class NMF(_SklearnNMF):
 
     Exactly :class:`sklearn.decomposition.NMF` (same parameters, defaults,
     solvers and attributes, so ``librosa.decompose.decompose``'s default
-    behaviour is one name away), with two more choices of ``init``:
-    ``"snpa"`` and ``"greedy"`` start the factorization from a separable
-    selection: ``H`` (``components_``) from the frames :class:`SNPA` or
-    :class:`GreedySNPA` selects, ``W`` from their nonnegative least squares
-    activations. Gillis (2014) recommends such a start: it is deterministic and
-    already a good local model.
+    behaviour is one name away), with more choices of ``init``: the separable
+    algorithms ``"spa"``, ``"snpa"`` and ``"greedy"`` start the factorization
+    from a separable selection: ``H`` (``components_``) from the frames
+    :class:`SPA`, :class:`SNPA` or :class:`GreedySNPA` selects, ``W`` from
+    their nonnegative least squares activations. Gillis (2014) recommends such
+    a start: it is deterministic and already a good local model.
 
     .. math::
 
@@ -49,11 +48,11 @@ class NMF(_SklearnNMF):
         selection stops early (every frame represented) a warning is issued and
         the model has the number of components found.
 
-    init : {'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom', 'snpa', \
-'greedy'}, default=None
+    init : {'random', 'nndsvd', 'nndsvda', 'nndsvdar', 'custom', 'spa', \
+'snpa', 'greedy'}, default=None
         Initialization. The scikit-learn options behave exactly as there.
-        ``'snpa'``/``'greedy'``: separable selection with the default
-        parameters of :class:`SNPA` / :class:`GreedySNPA`. With
+        ``'spa'``/``'snpa'``/``'greedy'``: separable selection with the default
+        parameters of :class:`SPA` / :class:`SNPA` / :class:`GreedySNPA`. With
         ``solver='mu'``, zeros of that start are raised to 1e-6 times its
         largest entry, since multiplicative updates cannot move a zero.
 
@@ -111,6 +110,7 @@ class NMF(_SklearnNMF):
 
     See Also
     --------
+    SPA : Separable NMF by successive (orthogonal) projection.
     SNPA : Separable NMF by successive nonnegative projection.
     GreedySNPA : Greedy XRAY-like separable NMF.
     sklearn.decomposition.NMF : The estimator this one extends.
@@ -138,7 +138,7 @@ class NMF(_SklearnNMF):
 
     _parameter_constraints: dict = {
         **_SklearnNMF._parameter_constraints,
-        "init": [StrOptions(_SKLEARN_INITS | set(_SEPARABLE_INITS)), None],
+        "init": [StrOptions(_SKLEARN_INITS | set(SEPARABLE)), None],
     }
 
     def fit_transform(self, X, y=None, W=None, H=None):
@@ -164,7 +164,7 @@ class NMF(_SklearnNMF):
         W : ndarray of shape (n_samples, n_components)
             Transformed data.
         """
-        if self.init not in _SEPARABLE_INITS:
+        if self.init not in SEPARABLE:
             return super().fit_transform(X, y, W=W, H=H)
 
         self._validate_params()
@@ -183,10 +183,10 @@ class NMF(_SklearnNMF):
 
     def _separable_start(self, X, n_components):
         """Components and activations of the separable selection, in X's dtype."""
-        selector = _SEPARABLE_INITS[self.init](n_components=n_components)
+        selector = SEPARABLE[self.init](n_components=n_components)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            selection, _ = separable_fit(selector, np.asarray(X, dtype=np.float64))
+            selection = separable_fit(selector, np.asarray(X, dtype=np.float64))
         indices = selection.indices
         if indices.size < n_components:
             raise ValueError(
@@ -205,5 +205,5 @@ class NMF(_SklearnNMF):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # the separable starts select frames of a dense X
-        tags.input_tags.sparse = self.init not in _SEPARABLE_INITS
+        tags.input_tags.sparse = self.init not in SEPARABLE
         return tags

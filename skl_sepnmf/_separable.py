@@ -1,4 +1,5 @@
-"""Separable NMF estimators: SNPA and the greedy XRAY-like variant."""
+"""Separable NMF estimators: SPA, SNPA and the greedy XRAY-like variant, and the
+SEPARABLE registry naming them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
-from ._solvers import greedy_select, nnls_activations, snpa_select
+from ._nnls import nnls_activations
+from ._selection import greedy_select, snpa_select, spa_select
 
 
 def check_n_components(n_components, n_samples: int, estimator_name: str) -> None:
@@ -35,13 +37,14 @@ def check_n_components(n_components, n_samples: int, estimator_name: str) -> Non
 def separable_fit(estimator, X, stacklevel=2):
     """Select frames with ``estimator._select`` and warn if fewer than asked.
 
-    Shared by the separable estimators and by ``NMF(init="snpa"|"greedy")``.
+    Shared by the separable estimators and by ``NMF(init=...)`` with a key of
+    ``SEPARABLE``.
     ``stacklevel`` is passed to :func:`warnings.warn`, so that the warning
-    points at the user's line. Returns ``(selection, n_steps)``.
+    points at the user's line. Returns the :class:`~skl_sepnmf._selection.Selection`.
     """
     name = type(estimator).__name__
     check_n_components(estimator.n_components, X.shape[0], name)
-    selection, n_steps = estimator._select(X)
+    selection = estimator._select(X)
     indices = selection.indices
     requested = estimator.n_components
     if requested is not None and len(indices) < requested:
@@ -53,7 +56,7 @@ def separable_fit(estimator, X, stacklevel=2):
             UserWarning,
             stacklevel=stacklevel,
         )
-    return selection, n_steps
+    return selection
 
 
 class _BaseSeparableNMF(
@@ -65,19 +68,17 @@ class _BaseSeparableNMF(
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "normalize": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_components=None, *, normalize=True, tol=1e-9, max_iter=100):
+    def __init__(self, n_components=None, *, normalize=True, tol=1e-9):
         self.n_components = n_components
         self.normalize = normalize
         self.tol = tol
-        self.max_iter = max_iter
 
     @abstractmethod
     def _select(self, X):
         """Run the selection kernel on X (float32 or float64; the kernels compute
-        in float64): return (Selection, n_steps)."""
+        in float64): return its Selection."""
 
     def fit(self, X, y=None):
         """Select the frames that span the data.
@@ -123,7 +124,7 @@ class _BaseSeparableNMF(
         # The kernels compute in float64 (float32 input selects the frames its
         # float64 copy would) without a float64 copy of a large float32 X.
         # the user's frame: separable_fit < _fit < _fit_context < fit(_transform)
-        selection, n_steps = separable_fit(self, X, stacklevel=5)
+        selection = separable_fit(self, X, stacklevel=5)
         indices = selection.indices
         self.indices_ = indices
         self.components_ = X[indices].copy()
@@ -131,7 +132,7 @@ class _BaseSeparableNMF(
         # the same computation as transform, so that fit_transform(X) equals
         # fit(X).transform(X) even where the activations are not unique
         activations, _, self.reconstruction_err_ = nnls_activations(X, self.components_)
-        self.n_iter_ = n_steps
+        self.n_iter_ = selection.n_iter
         return activations.astype(X.dtype, copy=False)
 
     def transform(self, X):
@@ -184,6 +185,108 @@ class _BaseSeparableNMF(
         tags.input_tags.positive_only = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+class SPA(_BaseSeparableNMF):
+    """Successive Projection Algorithm (separable NMF).
+
+    Selects, one at a time, the frame whose residual is largest, then projects
+    every frame orthogonally on the span of the selected frames:
+
+    .. math::
+
+        \\min_{H} \\|M - M_{:, J} H\\|_F^2 \\quad \\text{(unconstrained)}
+
+    where ``M = X.T`` and ``J`` is the set of selected frames; the next residual
+    is each frame's component orthogonal to that span. This is the base of the
+    family: :class:`SNPA` is SPA with each column of ``H`` restricted to
+    ``{h >= 0, sum(h) <= 1}``. Computed from Gram products only, with the
+    candidate and tie rules of :class:`SNPA` (Gillis' ``FastSepNMF``), so
+    both make the same first pick.
+
+    Orientation: scikit-learn's, ``X`` of shape (n_samples, n_features). For audio
+    pass ``X = |STFT|.T`` (one row per frame, one column per frequency bin), as
+    :func:`librosa.decompose.decompose` does. The reference works on ``M = X.T``;
+    its selected columns are the selected rows ``indices_`` here, and
+    ``components_ = X[indices_]`` (unnormalized, as given to ``fit``).
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Number of frames to select. None selects until the ``tol`` test stops
+        the algorithm. If the test stops it before ``n_components``, a warning
+        is issued and ``n_components_`` holds the number found.
+
+    normalize : bool, default=True
+        Scale each frame to sum 1 before selecting (divide by its sum + 1e-16),
+        so that loud frames do not win by loudness alone.
+
+    tol : float, default=1e-9
+        Stop when the largest squared residual of a frame falls to ``tol``
+        times the largest squared frame norm.
+
+    Attributes
+    ----------
+    indices_ : ndarray of shape (n_components,)
+        Rows of X (frames) selected, in extraction order.
+
+    components_ : ndarray of shape (n_components, n_features)
+        The selected frames, ``X[indices_]``: the spectral templates.
+
+    n_components_ : int
+        Number of frames selected.
+
+    reconstruction_err_ : float
+        ``||X - W @ components_||_F`` with ``W`` the activations of ``fit_transform``.
+
+    n_iter_ : int
+        Selection steps performed (one per selected frame).
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit``. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    SNPA : The same selection with nonnegative projections (more robust).
+    GreedySNPA : Greedy XRAY-like selection with SNPA's projection.
+    NMF : Classic NMF, optionally started from a separable selection.
+
+    Notes
+    -----
+    The orthogonal projection ignores nonnegativity: SPA is exact on separable
+    data whose templates are linearly independent, and selects at most as many
+    frames as the rank of X (at most ``n_features``). ``transform`` is the
+    nonnegative least squares of :class:`SNPA`: the activations are
+    nonnegative whatever the selection step. Selection runs in float64 whatever
+    the input dtype; outputs keep the input dtype.
+
+    References
+    ----------
+    N. Gillis and S. A. Vavasis, "Fast and robust recursive algorithms for
+    separable nonnegative matrix factorization", IEEE Trans. Pattern Anal.
+    Mach. Intell. 36(4), 2014, :doi:`10.1109/TPAMI.2013.226`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skl_sepnmf import SPA
+    >>> rng = np.random.default_rng(0)
+    >>> templates = rng.random((3, 20))
+    >>> weights = rng.dirichlet(np.ones(3), size=30) * 0.9
+    >>> X = np.vstack([templates, weights @ templates])
+    >>> spa = SPA(n_components=3).fit(X)
+    >>> sorted(spa.indices_.tolist())
+    [0, 1, 2]
+    >>> spa.transform(X).shape
+    (33, 3)
+    """
+
+    def _select(self, X):
+        return spa_select(X, self.n_components, normalize=self.normalize, tol=self.tol)
 
 
 class SNPA(_BaseSeparableNMF):
@@ -284,15 +387,23 @@ class SNPA(_BaseSeparableNMF):
     (33, 3)
     """
 
+    _parameter_constraints: dict = {
+        **_BaseSeparableNMF._parameter_constraints,
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, n_components=None, *, normalize=True, tol=1e-9, max_iter=100):
+        super().__init__(n_components, normalize=normalize, tol=tol)
+        self.max_iter = max_iter
+
     def _select(self, X):
-        selection = snpa_select(
+        return snpa_select(
             X,
             self.n_components,
             normalize=self.normalize,
             tol=self.tol,
             max_iter=self.max_iter,
         )
-        return selection, selection.indices.size
 
 
 class GreedySNPA(_BaseSeparableNMF):
@@ -406,6 +517,7 @@ class GreedySNPA(_BaseSeparableNMF):
     _parameter_constraints: dict = {
         **_BaseSeparableNMF._parameter_constraints,
         "refinement": [StrOptions({"full", "once", "none"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -417,11 +529,12 @@ class GreedySNPA(_BaseSeparableNMF):
         tol=1e-9,
         max_iter=100,
     ):
-        super().__init__(n_components, normalize=normalize, tol=tol, max_iter=max_iter)
+        super().__init__(n_components, normalize=normalize, tol=tol)
         self.refinement = refinement
+        self.max_iter = max_iter
 
     def _select(self, X):
-        selection = greedy_select(
+        return greedy_select(
             X,
             self.n_components,
             normalize=self.normalize,
@@ -429,6 +542,12 @@ class GreedySNPA(_BaseSeparableNMF):
             tol=self.tol,
             max_iter=self.max_iter,
         )
-        n_selected = selection.indices.size
-        replacements = {"none": 0, "once": 1, "full": n_selected}[self.refinement]
-        return selection, n_selected + min(replacements, n_selected)
+
+
+# Separable algorithms by name, the one list of them: NMF's separable ``init``
+# options, the CLI's --method choices and the tests' parametrization read it.
+SEPARABLE: dict[str, type[_BaseSeparableNMF]] = {
+    "spa": SPA,
+    "snpa": SNPA,
+    "greedy": GreedySNPA,
+}

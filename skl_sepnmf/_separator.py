@@ -16,8 +16,8 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._nnls import nnls_activations
 from ._separable import SNPA
-from ._solvers import nnls_activations
 from ._spectral import InverseSTFT, MaskedSources, MixtureSTFT, STFTConfig
 from .metrics import snr_scorer
 

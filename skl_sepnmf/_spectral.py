@@ -18,7 +18,6 @@ waveform: float32 audio gives complex64 spectra and float32 FFTs.
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from ._solvers import _blas_threads
+from ._parallel import _blas_threads, _ordered_map
 
 # Spectrum data per block of frames: large enough that the Python overhead per
 # block is negligible, small enough that a block's temporaries (model, mask,
@@ -304,18 +303,6 @@ class InverseSTFT:
         signal = self._trim(buffer.reshape(*leading_shape, -1))
         np.divide(signal, self.window_sum, out=signal, where=self.nonzero)
         return signal
-
-
-def _ordered_map(pool, function, items, ahead: int) -> Iterator:
-    """``map(function, items)`` on a thread pool, in order, with at most
-    ``ahead`` calls submitted and not yet consumed (bounded memory)."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(function, item))
-        if len(pending) >= ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 class MaskedSources:

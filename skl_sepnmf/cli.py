@@ -23,14 +23,14 @@ import numpy as np
 
 from . import __version__
 from ._nmf import NMF
-from ._separable import SNPA, GreedySNPA
+from ._separable import SEPARABLE
 from ._separator import DEFAULT_N_COMPONENTS, SpectrogramSeparator
 from .batch import InputError, OutputExistsError, output_folder, separate_file
 from .datasets import load_stems, make_mixture, stem_files
 from .io import write_audio
 from .metrics import separation_scores
 
-METHODS = {"snpa": SNPA, "greedy": GreedySNPA, "nmf": NMF}
+METHODS = {**SEPARABLE, "nmf": NMF}
 MASKS = {"soft": "soft", "binary": "binary", "none": None}
 DEMO_NAME = "demo"
 

@@ -12,10 +12,10 @@ from sklearn.utils.estimator_checks import (
 )
 
 from skl_sepnmf import NMF, SNPA, GreedySNPA, SpectrogramSeparator
+from skl_sepnmf._separable import SEPARABLE
 
 ESTIMATORS = [
-    SNPA(),
-    GreedySNPA(),
+    *(Estimator() for Estimator in SEPARABLE.values()),
     GreedySNPA(refinement="none"),
     # scikit-learn checks its NMF with max_iter=500 (converged enough for
     # fit_transform to equal fit().transform): the same settings here.

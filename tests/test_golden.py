@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from skl_sepnmf import SNPA, GreedySNPA
-from skl_sepnmf._solvers import greedy_select, nnls_activations, snpa_select
+from skl_sepnmf._nnls import nnls_activations
+from skl_sepnmf._selection import greedy_select, snpa_select
 
 from .conftest import golden_path
 

@@ -1,4 +1,7 @@
-"""Properties of the kernels (hypothesis), and a fuzz test of the audio loader."""
+"""Properties of the soft masks (hypothesis), and a fuzz test of the audio loader.
+
+The kernels' properties live with their modules' tests (test_nnls.py,
+test_selection.py)."""
 
 from __future__ import annotations
 
@@ -10,65 +13,12 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skl_sepnmf._solvers import (
-    _fgm_delta,
-    _project_delta,
-    nnls_activations,
-    snpa_select,
-)
 from skl_sepnmf._spectral import MaskedSources
 from skl_sepnmf.io import load_audio
 
 from .conftest import DATA_DIR
 
 seeds = st.integers(0, 2**32 - 1)
-
-
-@settings(max_examples=60, deadline=None)
-@given(seed=seeds, r=st.integers(1, 6), n=st.integers(1, 40))
-def test_fgm_never_increases_the_objective_from_its_start(seed, r, n):
-    rng = np.random.default_rng(seed)
-    M = rng.random((15, n))
-    U = rng.random((15, r))
-    start = _project_delta(rng.random((r, n)) * 2)
-    weights, _ = _fgm_delta(U.T @ U, U.T @ M, start, float(np.sum(M**2)), 100)
-    assert np.linalg.norm(M - U @ weights) <= np.linalg.norm(M - U @ start) + 1e-9
-    assert weights.min() >= 0
-    if r > 1:
-        assert weights.sum(axis=0).max() <= 1 + 1e-9
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=seeds, r=st.integers(2, 6), n_mixed=st.integers(5, 60))
-def test_snpa_recovers_the_pure_columns_of_separable_matrices(seed, r, n_mixed):
-    """M = W [I, H'] with W well conditioned and H' in the simplex's interior."""
-    rng = np.random.default_rng(seed)
-    m = 3 * r
-    W = np.abs(np.eye(m, r) + 0.3 * rng.random((m, r)))  # near-orthogonal columns
-    assert np.linalg.cond(W) < 10
-    mixing = rng.dirichlet(np.ones(r), size=n_mixed).T * rng.uniform(0.1, 0.9, n_mixed)
-    M = np.hstack([W, W @ mixing])
-    order = rng.permutation(M.shape[1])
-    X = M[:, order].T
-    pure = {int(np.flatnonzero(order == k)[0]) for k in range(r)}
-    indices = snpa_select(X, r, normalize=False).indices
-    assert set(indices.tolist()) == pure
-
-
-@settings(max_examples=60, deadline=None)
-@given(seed=seeds, r=st.integers(1, 8), n=st.integers(1, 50))
-def test_activations_are_nonnegative_and_optimal(seed, r, n):
-    rng = np.random.default_rng(seed)
-    components = rng.random((r, 12))
-    X = rng.random((n, 12))
-    W, _, error = nnls_activations(X, components)
-    assert W.shape == (n, r) and W.min() >= 0
-    assert np.isfinite(error)
-    # KKT: the gradient is >= 0 where W = 0 and ~0 where W > 0
-    gradient = (W @ components - X) @ components.T
-    scale = np.abs(X @ components.T).max() + 1
-    assert gradient[W == 0].min(initial=0) >= -1e-8 * scale
-    np.testing.assert_allclose(gradient[W > 0], 0, atol=1e-7 * scale)
 
 
 @settings(max_examples=40, deadline=None)

@@ -7,7 +7,7 @@ import librosa
 import numpy as np
 import pytest
 
-from skl_sepnmf import SNPA, SpectrogramSeparator, _solvers, _spectral
+from skl_sepnmf import SNPA, SpectrogramSeparator, _selection, _spectral
 from skl_sepnmf._spectral import STFTConfig
 from skl_sepnmf.datasets import make_mixture
 
@@ -73,10 +73,10 @@ def test_block_path_of_float32_selection_is_the_float64_one(monkeypatch):
     mixture, _, _ = make_mixture(n_sources=4, random_state=1)
     X = np.abs(STFTConfig.resolve(1024, 256, None, "hann", True).stft(mixture))
     X = X.astype(np.float32)
-    whole = _solvers.snpa_select(X.astype(np.float64), 6)
-    monkeypatch.setattr(_solvers, "FLOAT64_COPY_BYTES", 0)
-    monkeypatch.setattr(_solvers, "_CONVERT_BLOCK_ROWS", 7)
-    blocks = _solvers.snpa_select(X, 6)
+    whole = _selection.snpa_select(X.astype(np.float64), 6)
+    monkeypatch.setattr(_selection, "FLOAT64_COPY_BYTES", 0)
+    monkeypatch.setattr(_selection, "_CONVERT_BLOCK_ROWS", 7)
+    blocks = _selection.snpa_select(X, 6)
     np.testing.assert_array_equal(blocks.indices, whole.indices)
     # same frames; FGM stops within its tolerance of the same point
     np.testing.assert_allclose(blocks.weights, whole.weights, atol=1e-6)
@@ -120,7 +120,7 @@ def test_long_input_never_holds_all_source_spectrograms(monkeypatch):
     mixture STFT + magnitude + two sources' waveforms + a margin, far below
     the 7 complex spectrograms a whole-array resynthesis would hold. (The
     selection takes the no-float64-copy path of long recordings.)"""
-    monkeypatch.setattr(_solvers, "FLOAT64_COPY_BYTES", 0)
+    monkeypatch.setattr(_selection, "FLOAT64_COPY_BYTES", 0)
     mixture, sr = _long_mixture(minutes=4)
     separator = SpectrogramSeparator(SNPA(n_components=7), n_fft=2048)
     stft_bytes = separator.n_fft // 2 + 1
