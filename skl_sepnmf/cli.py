@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._grouping import DEFAULT_GROUPING, GROUPINGS
+from ._masks import MASKS as _MASKS
+from ._masks import mask_parameter
 from ._nmf import NMF
 from ._separable import SNPA, GreedySNPA
 from ._separator import DEFAULT_N_COMPONENTS, SpectrogramSeparator
@@ -28,7 +31,7 @@ from .io import load_audio, write_audio
 from .metrics import separation_scores
 
 METHODS = {"snpa": SNPA, "greedy": GreedySNPA, "nmf": NMF}
-MASKS = {"soft": "soft", "binary": "binary", "none": None}
+MASKS = {name: mask_parameter(name) for name in _MASKS}
 SUMMARY = "summary.json"
 INCOMPLETE = ".skl-sepnmf-incomplete"  # in an output folder until its summary
 FIGURE = "components.png"
@@ -119,6 +122,12 @@ def _parser():
     )
     separate.add_argument("--mask", choices=sorted(MASKS), default="soft")
     separate.add_argument(
+        "--grouping",
+        choices=sorted(GROUPINGS),
+        default=DEFAULT_GROUPING,
+        help="how --n-sources groups the components",
+    )
+    separate.add_argument(
         "--power", type=_positive_float, default=1.0, help="soft-mask exponent"
     )
     separate.add_argument("--n-fft", type=_positive_int, default=2048)
@@ -194,6 +203,7 @@ def _separator(args) -> SpectrogramSeparator:
         mask=MASKS[args.mask],
         power=args.power,
         n_sources=args.n_sources,
+        grouping=args.grouping,
         random_state=0,
     )
 
@@ -261,6 +271,7 @@ def separate_file(path: Path, args, stage=lambda name: None) -> dict:
             "method": args.method,
             "n_components": estimator.get_params()["n_components"],
             "n_sources": args.n_sources,
+            "grouping": args.grouping,
             "mask": args.mask,
             "power": args.power,
             "n_fft": args.n_fft,
