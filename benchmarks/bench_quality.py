@@ -8,7 +8,7 @@ matching, higher is better) of:
   with the mixture's phase), as the notebook did;
 * ``soft``: the same rank with soft (ratio) masks;
 * ``grouped K``: rank K (2 or 4 x the number of sources), components grouped
-  into the number of sources by timbre (``grouping="kmeans"``) or by
+  into the number of sources by timbre (``grouping="spectra"``) or by
   activations (``grouping="activations"``), soft masks;
 * ``oracle K``: rank K, each component given to the reference it helps most
   (the component's soft-masked signal projected on each reference); an upper
@@ -95,7 +95,7 @@ def evaluate(mixture, references):
         run(f"soft: {name}(n)", SpectrogramSeparator(make(n), **STFT))
         for factor in (2, 4):
             k = factor * n
-            for grouping in ("kmeans", "activations"):
+            for grouping in ("spectra", "activations"):
                 run(
                     f"grouped {grouping}: {name}({factor}n) -> n",
                     SpectrogramSeparator(
