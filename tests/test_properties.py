@@ -16,7 +16,6 @@ from skl_sepnmf._solvers import (
     nnls_activations,
     snpa_select,
 )
-from skl_sepnmf._spectral import MaskedSources
 from skl_sepnmf.io import load_audio
 
 from .conftest import DATA_DIR
@@ -69,23 +68,6 @@ def test_activations_are_nonnegative_and_optimal(seed, r, n):
     scale = np.abs(X @ components.T).max() + 1
     assert gradient[W == 0].min(initial=0) >= -1e-8 * scale
     np.testing.assert_allclose(gradient[W > 0], 0, atol=1e-7 * scale)
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=seeds, n_groups=st.integers(1, 5), power=st.sampled_from([0.5, 1.0, 2.0]))
-def test_soft_masks_sum_to_one_where_the_mixture_is_nonzero(seed, n_groups, power):
-    rng = np.random.default_rng(seed)
-    n_channels, n_frames, n_bins, n_components = 2, 7, 9, 2 * n_groups
-    shape = (n_channels, n_frames, n_bins)
-    stft = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-    activations = rng.random((n_channels * n_frames, n_components))
-    activations[rng.random(activations.shape) < 0.3] = 0  # some silent models
-    components = rng.random((n_components, n_bins))
-    groups = np.array_split(np.arange(n_components), n_groups)
-    masks = MaskedSources(stft, activations, components, groups, "soft", power)
-    masks.step = 3  # several blocks of frames, the last one short
-    total = sum(masks.spectrogram(k) for k in range(n_groups))
-    np.testing.assert_allclose(total, stft, atol=1e-12)
 
 
 def _real_audio_bytes():
