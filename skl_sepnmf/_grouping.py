@@ -161,9 +161,9 @@ def group_components(
     n_sources : int or None
         ``None``: one group per component.
     grouping : str or clusterer
-        A key of :data:`GROUPINGS` (already :func:`resolve`\\ d), or an object
-        with ``fit_predict`` that clusters the features of
-        :data:`DEFAULT_GROUPING`.
+        A key of :data:`GROUPINGS` (old names already replaced by
+        :func:`resolve`), or an object with ``fit_predict`` that clusters the
+        features of :data:`DEFAULT_GROUPING` (see :func:`clusterer_labels`).
     random_state : int
         Seed of the k-means restarts.
     """

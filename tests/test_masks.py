@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -147,6 +149,9 @@ def test_masked_sources_call_the_registry(name):
 
 
 def test_the_docs_list_every_mask():
+    docs = Path(__file__).parents[1] / "docs"
+    guides = [(docs / page).read_text() for page in ("user_guide.rst", "api.rst")]
     for name in MASKS:
+        assert all(f'``"{name}"``' in text for text in guides)
         spelled = "None" if mask_parameter(name) is None else f'"{name}"'
         assert spelled in SpectrogramSeparator.__doc__.split("power :")[0]
