@@ -88,10 +88,10 @@ SOLO_BAR = 3.333
 CANDIDATES = {
     "SNPA(k) soft": lambda k: SpectrogramSeparator(SNPA(k), **NOTEBOOK_STFT),
     "NMF(k) soft": lambda k: SpectrogramSeparator(NMF(k), **NOTEBOOK_STFT),
-    "NMF(4k) kmeans": lambda k: SpectrogramSeparator(
-        NMF(4 * k), n_sources=k, grouping="kmeans", random_state=0, **NOTEBOOK_STFT
+    "NMF(4k) spectra": lambda k: SpectrogramSeparator(
+        NMF(4 * k), n_sources=k, grouping="spectra", random_state=0, **NOTEBOOK_STFT
     ),
-    "KL-NMF(50) kmeans": lambda k: SpectrogramSeparator(
+    "KL-NMF(50) spectra": lambda k: SpectrogramSeparator(
         NMF(
             50,
             beta_loss="kullback-leibler",

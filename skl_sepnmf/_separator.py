@@ -11,23 +11,23 @@ from typing import NamedTuple
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
-from sklearn.cluster import KMeans
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._grouping import (
+    DEFAULT_GROUPING,
+    GROUPINGS,
+    RENAMED,
+    group_components,
+    resolve,
+)
+from ._masks import MASKS, NOTEBOOK_MASK
 from ._nnls import nnls_activations
 from ._separable import SNPA
 from ._spectral import InverseSTFT, MaskedSources, MixtureSTFT, STFTConfig
 from .metrics import snr_scorer
 
-# Grouping features of a template: its log spectrum, floored 60 dB below the
-# template's peak and centered, then L2-normalized (k-means on the unit sphere
-# ~ cosine similarity). In bench_quality.py this beat the first 20 cepstral
-# coefficients (timbre envelope only) at every rank on the seed mixture, whose
-# "sources" are three pianos and three clarinets: timbre alone cannot tell them
-# apart, pitch content can.
-_LOG_FLOOR = 1e-3
 # Rank of the default estimator when n_sources is not given.
 DEFAULT_N_COMPONENTS = 8
 
@@ -72,35 +72,6 @@ def _check_waveforms(X) -> list[np.ndarray]:
     return list(X)
 
 
-def _spectral_features(components: np.ndarray) -> np.ndarray:
-    peaks = np.maximum(components.max(axis=1, keepdims=True), np.finfo(float).tiny)
-    log_spectra = np.log(np.maximum(components, _LOG_FLOOR * peaks))
-    log_spectra -= log_spectra.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(log_spectra, axis=1, keepdims=True)
-    return log_spectra / np.maximum(norms, 1e-12)
-
-
-def _activation_features(activations: np.ndarray) -> np.ndarray:
-    rows = activations.T
-    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-
-
-def group_components(components, activations, n_sources, grouping, random_state):
-    """Assign each component to one of ``n_sources`` groups (list of index arrays)."""
-    n_components = components.shape[0]
-    if n_sources is None or n_components <= n_sources:
-        return [np.array([k]) for k in range(n_components)]
-    features = (
-        _spectral_features(components)
-        if grouping == "kmeans"
-        else _activation_features(activations)
-    )
-    labels = KMeans(n_sources, n_init=10, random_state=random_state).fit_predict(
-        features
-    )
-    return [np.flatnonzero(labels == k) for k in range(n_sources)]
-
-
 class SpectrogramSeparator(TransformerMixin, BaseEstimator):
     """Separate mixtures into sources with a nonnegative factorization.
 
@@ -140,7 +111,8 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         mask ``V_k^p / sum_j V_j^p`` on the mixture STFT, so the sources sum to
         the mixture. ``"binary"``: each time-frequency bin goes to the source
         with the largest model. ``None``: the notebook's method, the model
-        magnitude ``V_k`` itself with the mixture's phase.
+        magnitude ``V_k`` itself with the mixture's phase. The names are the
+        keys of ``skl_sepnmf._masks.MASKS``, whose ``"none"`` is ``None`` here.
 
     power : float, default=1.0
         Exponent ``p`` of the soft mask (2 is the Wiener filter on magnitudes).
@@ -157,13 +129,26 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         Group the components into this many sources (``grouping``); ``None``
         gives one source per component.
 
-    grouping : {"kmeans", "activations", "recordings"}, default="kmeans"
-        How components are grouped: ``"kmeans"`` clusters the templates by their
-        spectra (k-means on centered, normalized log spectra floored 60 dB below
-        each peak), ``"activations"`` clusters them by when they sound (k-means
-        on normalized activation time courses). ``"recordings"`` (only with
-        ``blind=False``): ``fit`` takes one solo recording per source, factorizes
-        each on its own, and the templates of recording k make source k.
+    grouping : {"spectra", "activations", "recordings"} or clusterer, \
+default="spectra"
+        How components are grouped into sources (the names are
+        ``skl_sepnmf._grouping.GROUPINGS``, plus ``"recordings"``).
+        ``"spectra"`` clusters the templates by what they sound like (k-means
+        on centered, normalized log spectra floored 60 dB below each peak),
+        ``"activations"`` by when they sound (k-means on normalized activation
+        time courses). ``"recordings"`` (only with ``blind=False``): ``fit``
+        takes one solo recording per source, factorizes each on its own, and
+        the templates of recording k make source k. A scikit-learn clusterer
+        (an object with ``fit_predict``, e.g.
+        ``AgglomerativeClustering(linkage="average", metric="cosine")``) is
+        cloned, its ``n_clusters`` set to ``n_sources`` when it has that
+        parameter, and fitted on the ``"spectra"`` features of the templates;
+        its own ``random_state`` is kept. A clusterer that chooses its number
+        of clusters (e.g. DBSCAN) gives one source per cluster found, and
+        silent sources up to ``n_sources``.
+
+        .. deprecated:: 0.2
+            ``"kmeans"`` is ``"spectra"``; it will be removed in 0.3.
 
     blind : bool, default=True
         ``True``: every mixture is factorized on its own spectrogram, in
@@ -241,12 +226,17 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         "win_length": [Interval(Integral, 1, None, closed="left"), None],
         "window": [str, tuple, Real, np.ndarray, callable],
         "center": ["boolean"],
-        "mask": [StrOptions({"soft", "binary"}), None],
+        "mask": [StrOptions(set(MASKS) - {NOTEBOOK_MASK}), None],
         "power": [Interval(Real, 0, None, closed="neither")],
         "phase": [StrOptions({"mixture", "griffinlim"})],
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "n_sources": [Interval(Integral, 1, None, closed="left"), None],
-        "grouping": [StrOptions({"kmeans", "activations", "recordings"})],
+        "grouping": [
+            StrOptions(
+                set(GROUPINGS) | {"recordings"} | set(RENAMED), deprecated=set(RENAMED)
+            ),
+            HasMethods(["fit_predict"]),
+        ],
         "blind": ["boolean"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
@@ -266,7 +256,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         phase="mixture",
         n_iter=32,
         n_sources=None,
-        grouping="kmeans",
+        grouping=DEFAULT_GROUPING,
         blind=True,
         random_state=None,
         n_jobs=None,
@@ -338,27 +328,30 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         activations = self.estimator_.fit_transform(frames)
         self.components_ = self.estimator_.components_
         self.groups_ = group_components(
-            self.components_, activations, self.n_sources, self.grouping, self._seed
+            self.components_, activations, self.n_sources, self._grouping, self._seed
         )
         return self
 
     def _setup(self, X):
-        """Validate X and resolve what fitting fixes: STFT parameters, seed."""
+        """Validate X and resolve what fitting fixes (see :meth:`_resolved`)."""
+        waveforms = _check_waveforms(X)
+        self.stft_, self._seed, self._grouping = self._resolved()
+        return waveforms
+
+    def _resolved(self):
+        """What fitting fixes from the parameters: STFT settings, the seed, and
+        the grouping (a registry name, deprecated names replaced, or a
+        clusterer)."""
         if self.grouping == "recordings" and self.blind:
             raise ValueError(
                 "grouping='recordings' needs blind=False: the sources are the "
                 "training recordings given to fit (one solo recording each)."
             )
-        waveforms = _check_waveforms(X)
-        self.stft_, self._seed = self._resolved()
-        return waveforms
-
-    def _resolved(self):
-        """What fitting fixes from the parameters: STFT settings and the seed."""
         stft_config = STFTConfig.resolve(
             self.n_fft, self.hop_length, self.win_length, self.window, self.center
         )
-        return stft_config, check_random_state(self.random_state).randint(2**31 - 1)
+        seed = check_random_state(self.random_state).randint(2**31 - 1)
+        return stft_config, seed, resolve(self.grouping)
 
     def _fit_one(self, waveform):
         return self._new_estimator().fit(self._magnitude_frames(waveform)[1])
@@ -397,7 +390,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
 
     def _separate_one(self, waveform):
         """Sources of one mixture, the estimator and the activations behind them."""
-        separation = self._separation(waveform, self.stft_, self._seed)
+        separation = self._separation(waveform, self.stft_, self._seed, self._grouping)
         sources = np.empty((separation.n_sources,) + waveform.shape, waveform.dtype)
         for k, source in enumerate(separation.sources):
             sources[k] = source
@@ -441,10 +434,10 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         """
         if self.blind and not hasattr(self, "stft_"):
             self._validate_params()
-            stft_config, seed = self._resolved()
+            stft_config, seed, grouping = self._resolved()
         else:
             check_is_fitted(self, "stft_")
-            stft_config, seed = self.stft_, self._seed
+            stft_config, seed, grouping = self.stft_, self._seed, self._grouping
         waveform = check_array(
             waveform,
             ensure_2d=False,
@@ -457,9 +450,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                 "waveform must have shape (n_times,) or (n_channels, n_times); "
                 f"got shape {waveform.shape}."
             )
-        return self._separation(waveform, stft_config, seed)
+        return self._separation(waveform, stft_config, seed, grouping)
 
-    def _separation(self, waveform, stft_config, seed):
+    def _separation(self, waveform, stft_config, seed, grouping):
         if not waveform.any():
             warnings.warn(
                 "SpectrogramSeparator: a mixture is silent (all zeros); its "
@@ -473,7 +466,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             activations = estimator.fit_transform(frames)
             components = estimator.components_
             groups = group_components(
-                components, activations, self.n_sources, self.grouping, seed
+                components, activations, self.n_sources, grouping, seed
             )
         else:
             # activations on the learned templates (pooled over the recordings

@@ -1,4 +1,4 @@
-"""STFT, masks and resynthesis, in blocks of frames.
+"""STFT, masking and resynthesis, in blocks of frames.
 
 Layout is frames-major: the STFT of a waveform ``(n_times,)`` or
 ``(n_channels, n_times)`` is ``(n_frames, n_bins)`` or
@@ -31,6 +31,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
+from ._masks import MASKS, BlockModels, mask_key
 from ._parallel import _blas_threads, _ordered_map
 
 # Spectrum data per block of frames: large enough that the Python overhead per
@@ -312,14 +313,8 @@ class MaskedSources:
     threads are working on): no spectrogram, the mixture's or a source's, is
     ever held whole when the mixture is given as a :class:`MixtureSTFT`.
 
-    * ``mask=None``: the model magnitude with the mixture's phase (the
-      notebook's method; the sources need not sum to the mixture).
-    * ``"soft"``: ``V_k^p / sum_j V_j^p`` times the mixture STFT. A tiny
-      constant ``eps`` is added as ``(V_k^p + eps) / (sum_j V_j^p + n eps)``:
-      the masks still sum to one, and where every model is zero the bin is
-      shared equally, so the sources sum to the mixture exactly.
-    * ``"binary"``: each bin goes whole to the source with the largest model
-      (first source on ties).
+    Each block of a source is ``MASKS[mask]`` (:mod:`skl_sepnmf._masks`) of
+    the source models on the block's frames and the mixture's STFT there.
 
     Parameters
     ----------
@@ -331,6 +326,10 @@ class MaskedSources:
     components : ndarray of shape (n_components, n_bins)
     groups : list of ndarray
         Component indices of each source (a partition of the components).
+    mask : str or None
+        A key of ``MASKS``, or ``None`` (the notebook's method, key ``"none"``).
+    power : float
+        Exponent of the soft mask.
     """
 
     def __init__(self, mixture, activations, components, groups, mask, power):
@@ -346,54 +345,18 @@ class MaskedSources:
         )
         self.components = np.asarray(components, dtype=self.real)
         self.groups = [np.asarray(g) for g in groups]
-        self.mask = mask
+        self.mask_function = MASKS[mask_key(mask)]
         self.power = power
         self.step = mixture.step
-        self.eps = np.finfo(self.real).tiny
 
     def __len__(self) -> int:
         return len(self.groups)
 
-    def _model(self, k: int, frames: slice) -> NDArray:
-        members = self.groups[k]
-        return self.activations[:, frames, members] @ self.components[members]
-
-    def _powered_total(self, frames: slice) -> NDArray:
-        if self.power == 1:
-            members = np.concatenate(self.groups)
-            return self.activations[:, frames, members] @ self.components[members]
-        total = self._model(0, frames) ** self.power
-        for k in range(1, len(self.groups)):
-            total += self._model(k, frames) ** self.power
-        return total
-
     def _block(self, k: int, frames: slice) -> NDArray:
         mixture = self.mixture.block(frames.start, frames.stop)
         mixture = mixture.reshape((-1,) + mixture.shape[-2:])
-        if self.mask is None:
-            model = self._model(k, frames)
-            magnitude = np.abs(mixture)
-            phase = np.divide(
-                mixture, magnitude, out=np.ones_like(mixture), where=magnitude > 0
-            )
-            return model * phase
-        if self.mask == "soft":
-            ratio = self._model(k, frames)
-            if self.power != 1:
-                ratio **= self.power
-            ratio += self.eps
-            total = self._powered_total(frames)
-            total += len(self.groups) * self.eps
-            ratio /= total
-            return ratio * mixture
-        best = self._model(0, frames)
-        winner = np.zeros(best.shape, dtype=np.intp)
-        for j in range(1, len(self.groups)):
-            current = self._model(j, frames)
-            better = current > best
-            best[better] = current[better]
-            winner[better] = j
-        return np.where(winner == k, mixture, 0)
+        models = BlockModels(self.activations[:, frames], self.components, self.groups)
+        return self.mask_function(models, k, mixture, self.power)
 
     @property
     def starts(self) -> range:

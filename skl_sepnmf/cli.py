@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._grouping import DEFAULT_GROUPING, GROUPINGS
+from ._masks import MASKS as _MASKS
+from ._masks import mask_parameter
 from ._nmf import NMF
 from ._separable import SEPARABLE
 from ._separator import DEFAULT_N_COMPONENTS, SpectrogramSeparator
@@ -31,7 +34,7 @@ from .io import write_audio
 from .metrics import separation_scores
 
 METHODS = {**SEPARABLE, "nmf": NMF}
-MASKS = {"soft": "soft", "binary": "binary", "none": None}
+MASKS = {name: mask_parameter(name) for name in _MASKS}
 DEMO_NAME = "demo"
 
 SEPARATE_EXAMPLES = """examples:
@@ -115,6 +118,12 @@ def _parser():
     )
     separate.add_argument("--mask", choices=sorted(MASKS), default="soft")
     separate.add_argument(
+        "--grouping",
+        choices=sorted(GROUPINGS),
+        default=DEFAULT_GROUPING,
+        help="how --n-sources groups the components",
+    )
+    separate.add_argument(
         "--power", type=_positive_float, default=1.0, help="soft-mask exponent"
     )
     separate.add_argument("--n-fft", type=_positive_int, default=2048)
@@ -182,6 +191,7 @@ def _separator(args) -> SpectrogramSeparator:
         mask=MASKS[args.mask],
         power=args.power,
         n_sources=args.n_sources,
+        grouping=args.grouping,
         random_state=0,
     )
 
@@ -211,7 +221,11 @@ def _attempt(path, args, stage=None):
                 stage=stage,
                 sr=args.sr,
                 mono=args.mono,
-                parameters={"method": args.method, "mask": args.mask},
+                parameters={
+                    "method": args.method,
+                    "mask": args.mask,
+                    "grouping": args.grouping,
+                },
             )
         return path, summary, None
     except OutputExistsError as error:

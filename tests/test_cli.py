@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -117,7 +118,20 @@ def test_rerun_skips_done_inputs_and_never_overwrites(inputs, tmp_path):
     refused = run(*args)
     assert refused.returncode == 1 and "--overwrite" in refused.stderr
     assert (tmp_path / "duet" / "source_0.wav").read_bytes() == first
-    assert run(*args, "--overwrite", "--mask", "binary").returncode == 0
+    overwrite = ("--overwrite", "--mask", "binary", "--grouping", "activations")
+    assert run(*args, *overwrite).returncode == 0
+    summary = json.loads((tmp_path / "duet" / "summary.json").read_text())
+    assert summary["parameters"]["grouping"] == "activations"
+
+
+def test_mask_and_grouping_choices_are_the_registry_keys():
+    from skl_sepnmf._grouping import GROUPINGS
+    from skl_sepnmf._masks import MASKS
+
+    usage = run("separate", "--help").stdout
+    for option, registry in (("--mask", MASKS), ("--grouping", GROUPINGS)):
+        choices = re.search(option + r" \{([^}]*)\}", usage).group(1)
+        assert choices.split(",") == sorted(registry)
 
 
 @pytest.mark.parametrize(

@@ -10,32 +10,13 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skl_sepnmf._spectral import MaskedSources
 from skl_sepnmf.io import load_audio
 
 from .conftest import DATA_DIR
 
 seeds = st.integers(0, 2**32 - 1)
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=seeds, n_groups=st.integers(1, 5), power=st.sampled_from([0.5, 1.0, 2.0]))
-def test_soft_masks_sum_to_one_where_the_mixture_is_nonzero(seed, n_groups, power):
-    rng = np.random.default_rng(seed)
-    n_channels, n_frames, n_bins, n_components = 2, 7, 9, 2 * n_groups
-    shape = (n_channels, n_frames, n_bins)
-    stft = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-    activations = rng.random((n_channels * n_frames, n_components))
-    activations[rng.random(activations.shape) < 0.3] = 0  # some silent models
-    components = rng.random((n_components, n_bins))
-    groups = np.array_split(np.arange(n_components), n_groups)
-    masks = MaskedSources(stft, activations, components, groups, "soft", power)
-    masks.step = 3  # several blocks of frames, the last one short
-    total = sum(masks.spectrogram(k) for k in range(n_groups))
-    np.testing.assert_allclose(total, stft, atol=1e-12)
 
 
 def _real_audio_bytes():

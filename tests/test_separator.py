@@ -1,4 +1,5 @@
-"""SpectrogramSeparator: shapes, masks, channels, modes, grid search."""
+"""SpectrogramSeparator: shapes, channels, modes, grid search (the masks:
+test_masks.py; the groupings: test_grouping.py)."""
 
 from __future__ import annotations
 
@@ -38,35 +39,10 @@ def duet():
     return sources.sum(axis=0), sources
 
 
-def test_soft_masks_sum_to_the_mixture(duet):
-    mixture, _ = duet
-    sources = SpectrogramSeparator(SNPA(4), n_fft=512).fit_transform(mixture[None])
-    assert sources.shape == (1, 4, mixture.size)
-    np.testing.assert_allclose(sources[0].sum(axis=0), mixture, atol=1e-6)
-
-
-def test_binary_masks_partition_the_mixture(duet):
-    mixture, _ = duet
-    sources = SpectrogramSeparator(SNPA(3), n_fft=512, mask="binary").fit_transform(
-        mixture[None]
-    )
-    np.testing.assert_allclose(sources[0].sum(axis=0), mixture, atol=1e-6)
-
-
 def test_separation_of_a_separable_duet_is_good(duet):
     mixture, references = duet
     separator = SpectrogramSeparator(SNPA(2), n_fft=512)
     assert separator.fit(mixture[None]).score(mixture[None], references[None]) > 15
-
-
-def test_notebook_mask_uses_the_model_magnitude(duet):
-    mixture, _ = duet
-    raw = SpectrogramSeparator(SNPA(2), n_fft=512, mask=None).fit_transform(
-        mixture[None]
-    )
-    soft = SpectrogramSeparator(SNPA(2), n_fft=512).fit_transform(mixture[None])
-    assert raw.shape == soft.shape
-    assert not np.allclose(raw, soft)
 
 
 def test_stereo_in_stereo_out_with_one_factorization(duet):

@@ -1,0 +1,194 @@
+"""Grouping strategies: the registry, planted groups recovered, clusterers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skl_sepnmf import SNPA, SpectrogramSeparator
+from skl_sepnmf._grouping import (
+    DEFAULT_GROUPING,
+    FEATURES,
+    GROUPINGS,
+    RENAMED,
+    group_components,
+    groups_of,
+)
+from skl_sepnmf.datasets import make_mixture
+
+DOCS = Path(__file__).parents[1] / "docs"
+N_SOURCES, PER_SOURCE, N_BINS, N_FRAMES = 3, 4, 40, 60
+# source of each component, interleaved so that no order-based grouping wins
+TRUTH = np.tile(np.arange(N_SOURCES), PER_SOURCE)
+
+
+def _planted_spectra(rng):
+    """Each source's components: one spectrum times small multiplicative noise;
+    activations unrelated to the sources."""
+    shapes = rng.random((N_SOURCES, N_BINS)) ** 4 + 1e-3
+    components = shapes[TRUTH] * rng.uniform(0.9, 1.1, (TRUTH.size, N_BINS))
+    activations = rng.random((N_FRAMES, TRUTH.size))
+    return components, activations
+
+
+def _planted_activations(rng):
+    """Each source's components: one time course (on in its own frames) times
+    small noise; spectra unrelated to the sources."""
+    on = rng.random((N_FRAMES, N_SOURCES)) < 0.3
+    courses = on * rng.uniform(0.5, 1.0, on.shape)
+    noise = rng.uniform(0.9, 1.1, (N_FRAMES, TRUTH.size))
+    components = rng.random((TRUTH.size, N_BINS)) ** 4 + 1e-3
+    return components, courses[:, TRUTH] * noise
+
+
+# A strategy added to GROUPINGS needs a planted case: data whose groups it must
+# find.
+PLANTED = {"spectra": _planted_spectra, "activations": _planted_activations}
+
+
+def _same_partition(groups, truth) -> bool:
+    planted = {tuple(np.flatnonzero(truth == k)) for k in np.unique(truth)}
+    return {tuple(np.sort(g)) for g in groups} == planted
+
+
+def _assert_partition(groups, n_components, n_sources):
+    assert len(groups) == n_sources
+    members = np.concatenate(groups)
+    np.testing.assert_array_equal(np.sort(members), np.arange(n_components))
+
+
+def test_every_strategy_has_a_planted_case():
+    assert set(PLANTED) == set(GROUPINGS) == set(FEATURES)
+    assert DEFAULT_GROUPING in GROUPINGS
+    assert set(RENAMED.values()) <= set(GROUPINGS)
+
+
+@pytest.mark.parametrize("name", sorted(GROUPINGS))
+@pytest.mark.parametrize("seed", range(3))
+def test_strategy_recovers_its_planted_groups(name, seed):
+    components, activations = PLANTED[name](np.random.default_rng(seed))
+    groups = GROUPINGS[name](components, activations, N_SOURCES, 0)
+    _assert_partition(groups, TRUTH.size, N_SOURCES)
+    assert _same_partition(groups, TRUTH)
+
+
+@pytest.mark.parametrize("name", sorted(GROUPINGS))
+def test_planted_groups_are_not_found_by_chance(name):
+    """Random partitions, and the other strategies (blind to the planted
+    feature), miss the planted groups: the test above is not passed for free."""
+    rng = np.random.default_rng(0)
+    components, activations = PLANTED[name](rng)
+    for _ in range(200):
+        assert not _same_partition(groups_of(rng.permutation(TRUTH), 3), TRUTH)
+    for other in set(GROUPINGS) - {name}:
+        groups = GROUPINGS[other](components, activations, N_SOURCES, 0)
+        assert not _same_partition(groups, TRUTH)
+
+
+@pytest.mark.parametrize("name", sorted(GROUPINGS))
+def test_strategy_partitions_a_factorization_of_make_mixture(name):
+    mixture, _, _ = make_mixture(n_sources=3, random_state=0)
+    separator = SpectrogramSeparator(
+        SNPA(n_components=6), n_sources=3, grouping=name, random_state=0
+    )
+    separation = separator.separate(mixture)
+    _assert_partition(separation.groups, 6, 3)
+    sources = np.stack(list(separation.sources))
+    assert sources.shape == (3,) + mixture.shape
+    np.testing.assert_allclose(sources.sum(axis=0), mixture, atol=1e-5)
+    # deterministic: the same seed gives the same groups
+    estimator = separation.estimator
+    again = GROUPINGS[name](
+        estimator.components_, separation.activations, 3, separator._resolved()[1]
+    )
+    assert list(map(tuple, again)) == list(map(tuple, separation.groups))
+
+
+@pytest.mark.parametrize("name", sorted(GROUPINGS))
+def test_no_more_components_than_sources_gives_one_group_each(name):
+    components, activations = PLANTED[name](np.random.default_rng(0))
+    for n_sources in (TRUTH.size, TRUTH.size + 2, None):
+        groups = group_components(components, activations, n_sources, name, 0)
+        assert [g.tolist() for g in groups] == [[k] for k in range(TRUTH.size)]
+
+
+@pytest.mark.parametrize(
+    "clusterer",
+    [
+        AgglomerativeClustering(n_clusters=7, linkage="average", metric="cosine"),
+        KMeans(2, n_init=10, random_state=0),
+    ],
+)
+def test_a_clusterer_groups_the_default_features(clusterer):
+    """Cloned, its n_clusters set to n_sources, fitted on DEFAULT_GROUPING's
+    features: on the planted spectra it finds the planted groups."""
+    components, activations = PLANTED[DEFAULT_GROUPING](np.random.default_rng(1))
+    params = clusterer.get_params()
+    groups = group_components(components, activations, N_SOURCES, clusterer, 0)
+    assert clusterer.get_params() == params  # the given object is not touched
+    _assert_partition(groups, TRUTH.size, N_SOURCES)
+    assert _same_partition(groups, TRUTH)
+
+
+def test_a_separator_with_a_clusterer_separates_make_mixture():
+    mixture, _, _ = make_mixture(n_sources=3, random_state=0)
+    clusterer = AgglomerativeClustering(n_clusters=3)
+    separator = SpectrogramSeparator(
+        SNPA(n_components=6), n_sources=3, grouping=clusterer
+    )
+    sources = separator.fit_transform(mixture[None])
+    assert sources.shape == (1, 3) + mixture.shape
+    np.testing.assert_allclose(sources[0].sum(axis=0), mixture, atol=1e-5)
+    assert separator.get_params()["grouping"] is clusterer
+
+
+def test_a_clusterer_choosing_its_number_of_clusters():
+    """DBSCAN has no n_clusters: the groups are its clusters (noise, -1, is a
+    group too), and empty groups (silent sources) make up n_sources."""
+    components, activations = _planted_spectra(np.random.default_rng(0))
+    clusterer = DBSCAN(eps=0.5, min_samples=2)
+    groups = group_components(components, activations, 5, clusterer, 0)
+    assert len(groups) == 5 and _same_partition([g for g in groups if g.size], TRUTH)
+    labels = np.array([-1, 0, 0, 1, -1])
+    assert [g.tolist() for g in groups_of(labels, 2)] == [[0, 4], [1, 2], [3]]
+    # labels within range(n_sources): one group per source, empty ones kept
+    assert [g.tolist() for g in groups_of(np.array([2, 0, 2]), 3)] == [[1], [], [0, 2]]
+
+
+def test_the_old_name_warns_and_means_spectra():
+    mixture, _, _ = make_mixture(n_sources=3, random_state=0)
+    make = lambda grouping: SpectrogramSeparator(  # noqa: E731
+        SNPA(n_components=6), n_sources=3, grouping=grouping, random_state=0
+    )
+    with pytest.warns(FutureWarning, match="use grouping='spectra'"):
+        old = make("kmeans").fit_transform(mixture[None])
+    np.testing.assert_array_equal(old, make("spectra").fit_transform(mixture[None]))
+    with pytest.warns(FutureWarning, match="deprecated"):
+        make("kmeans").separate(mixture)
+
+
+@pytest.mark.parametrize("grouping", ["timbre", "KMEANS", 3, object()])
+def test_an_unknown_grouping_is_refused_before_any_work(grouping):
+    separator = SpectrogramSeparator(n_sources=2, grouping=grouping)
+    with pytest.raises(InvalidParameterError, match="'grouping' parameter"):
+        separator.fit(np.ones((1, 4096)))
+    with pytest.raises(InvalidParameterError, match="'grouping' parameter"):
+        separator.separate(np.ones(4096))
+
+
+def test_recordings_is_refused_in_blind_separate_too():
+    """It used to fall through to the activations grouping."""
+    separator = SpectrogramSeparator(n_sources=2, grouping="recordings")
+    with pytest.raises(ValueError, match="needs blind=False"):
+        separator.separate(np.ones(4096))
+
+
+def test_the_docs_list_every_grouping():
+    guides = [(DOCS / page).read_text() for page in ("user_guide.rst", "api.rst")]
+    for name in [*GROUPINGS, "recordings"]:
+        assert f'"{name}"' in SpectrogramSeparator.__doc__
+        assert all(f'``"{name}"``' in text for text in guides)

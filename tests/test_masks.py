@@ -1,0 +1,157 @@
+"""Masks on a block of source models: the registry, each mask's definition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skl_sepnmf import SNPA, SpectrogramSeparator
+from skl_sepnmf._masks import (
+    MASKS,
+    NOTEBOOK_MASK,
+    BlockModels,
+    binary_mask,
+    mask_key,
+    mask_parameter,
+    model_magnitude,
+    soft_mask,
+)
+from skl_sepnmf._spectral import MaskedSources
+from skl_sepnmf.datasets import make_mixture
+
+seeds = st.integers(0, 2**32 - 1)
+
+
+def _block(rng, n_groups, n_channels=2, n_frames=7, n_bins=9, silent=0.3):
+    """Random models (some components silent) and a random complex mixture."""
+    n_components = 2 * n_groups
+    activations = rng.random((n_channels, n_frames, n_components))
+    activations[rng.random(activations.shape) < silent] = 0
+    components = rng.random((n_components, n_bins))
+    groups = np.array_split(np.arange(n_components), n_groups)
+    shape = (n_channels, n_frames, n_bins)
+    mixture = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    return BlockModels(activations, components, groups), mixture
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=seeds, n_groups=st.integers(1, 5), power=st.sampled_from([0.5, 1.0, 2.0]))
+def test_soft_masks_sum_to_one_on_every_bin(seed, n_groups, power):
+    rng = np.random.default_rng(seed)
+    models, mixture = _block(rng, n_groups)
+    total = sum(soft_mask(models, k, mixture, power) for k in range(n_groups))
+    np.testing.assert_allclose(total, mixture, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_soft_masks_share_bins_where_every_model_is_zero(dtype):
+    rng = np.random.default_rng(0)
+    models, mixture = _block(rng, 3, silent=1.0)  # all-zero models
+    models.activations = models.activations.astype(dtype)
+    models.components = models.components.astype(dtype)
+    for k in range(3):
+        np.testing.assert_allclose(soft_mask(models, k, mixture, 1.0), mixture / 3)
+
+
+@pytest.mark.parametrize("power", [0.5, 1.0, 2.0, 3.0])
+def test_soft_mask_is_the_ratio_of_powered_models(power):
+    rng = np.random.default_rng(1)
+    models, mixture = _block(rng, 3, silent=0)
+    powered = np.stack([models.model(k) ** power for k in range(3)])
+    np.testing.assert_allclose(models.powered_total(power), powered.sum(axis=0))
+    for k in range(3):
+        expected = powered[k] / powered.sum(axis=0) * mixture
+        np.testing.assert_allclose(soft_mask(models, k, mixture, power), expected)
+
+
+def test_a_higher_power_sharpens_the_soft_mask():
+    rng = np.random.default_rng(2)
+    models, mixture = _block(rng, 2, silent=0)
+    louder = models.model(0) > models.model(1)
+    gains = [np.abs(soft_mask(models, 0, mixture, p) / mixture) for p in (1, 2)]
+    assert np.all(gains[1][louder] >= gains[0][louder])
+    assert np.all(gains[1][~louder] <= gains[0][~louder])
+
+
+def test_binary_mask_gives_each_bin_to_the_largest_model_first_on_ties():
+    rng = np.random.default_rng(3)
+    models, mixture = _block(rng, 3, silent=0.5)
+    models.components[:, :2] = 1.0  # bins 0 and 1: ties between equal groups
+    models.activations[..., :] = models.activations[..., :1]
+    stacked = np.stack([models.model(k) for k in range(3)])
+    winner = np.argmax(stacked, axis=0)  # argmax: the first on ties
+    assert np.any(np.sum(stacked == stacked.max(axis=0), axis=0) > 1)  # ties exist
+    for k in range(3):
+        np.testing.assert_array_equal(
+            binary_mask(models, k, mixture, 1.0), np.where(winner == k, mixture, 0)
+        )
+
+
+def test_none_is_the_model_magnitude_with_the_mixture_phase():
+    rng = np.random.default_rng(4)
+    models, mixture = _block(rng, 2, silent=0)
+    mixture[0, 0, :3] = 0  # no phase there: the model's magnitude, phase 0
+    for k in range(2):
+        spectra = model_magnitude(models, k, mixture, 2.0)  # power unused
+        np.testing.assert_allclose(np.abs(spectra), models.model(k))
+        np.testing.assert_allclose(spectra[0, 0, :3], models.model(k)[0, 0, :3])
+        nonzero = mixture != 0
+        np.testing.assert_allclose(
+            spectra[nonzero] / np.abs(spectra[nonzero]),
+            mixture[nonzero] / np.abs(mixture[nonzero]),
+        )
+
+
+def test_the_notebook_mask_key_is_none_for_the_separator():
+    assert mask_parameter(NOTEBOOK_MASK) is None and mask_key(None) == NOTEBOOK_MASK
+    for name in MASKS:
+        assert mask_key(mask_parameter(name)) == name
+    with pytest.raises(InvalidParameterError, match="'mask' parameter"):
+        SpectrogramSeparator(mask=NOTEBOOK_MASK).fit(np.ones((1, 4096)))
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    return make_mixture(n_sources=3, random_state=0)[0]
+
+
+@pytest.mark.parametrize("name", sorted(MASKS))
+def test_every_mask_separates_make_mixture(name, mixture):
+    separator = SpectrogramSeparator(
+        SNPA(n_components=6), n_sources=3, mask=mask_parameter(name), random_state=0
+    )
+    sources = separator.fit_transform(mixture[None])[0]
+    assert sources.shape == (3,) + mixture.shape and np.isfinite(sources).all()
+    if name in ("soft", "binary"):  # both partition the mixture STFT
+        np.testing.assert_allclose(sources.sum(axis=0), mixture, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MASKS))
+def test_masked_sources_call_the_registry(name):
+    """MaskedSources applies MASKS[name] to each block, nothing of its own."""
+    rng = np.random.default_rng(5)
+    models, mixture = _block(rng, 2, n_frames=10, silent=0)
+    activations = models.activations.reshape(-1, models.components.shape[0])
+    masks = MaskedSources(
+        mixture, activations, models.components, models.groups,
+        mask_parameter(name), 2.0,
+    )  # fmt: skip
+    masks.step = 3  # several blocks, the last one short
+    for k in range(2):
+        np.testing.assert_allclose(
+            masks.spectrogram(k), MASKS[name](models, k, mixture, 2.0), rtol=1e-12
+        )
+
+
+def test_the_docs_list_every_mask():
+    docs = Path(__file__).parents[1] / "docs"
+    guides = [(docs / page).read_text() for page in ("user_guide.rst", "api.rst")]
+    for name in MASKS:
+        assert all(f'``"{name}"``' in text for text in guides)
+        spelled = "None" if mask_parameter(name) is None else f'"{name}"'
+        assert spelled in SpectrogramSeparator.__doc__.split("power :")[0]
