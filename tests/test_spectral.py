@@ -7,7 +7,7 @@ import pytest
 
 from skl_sepnmf import _spectral
 from skl_sepnmf._masks import MASKS, mask_parameter
-from skl_sepnmf._spectral import STFTConfig
+from skl_sepnmf._spectral import STFTConfig, mel_filterbank
 
 CONFIGS = [
     # n_fft, hop_length, win_length, window, center
@@ -96,3 +96,14 @@ def test_masks_on_the_lazy_stft_equal_masks_on_the_whole_one(mask, small_blocks)
     assert len(on_demand.starts) > 3  # several blocks
     for k in range(3):
         np.testing.assert_array_equal(on_demand.spectrogram(k), whole.spectrogram(k))
+
+
+@pytest.mark.parametrize(
+    "sr, n_fft, n_mels", [(22050, 2048, 128), (16000, 1024, 40), (44100, 4096, 64)]
+)
+def test_mel_filterbank_is_librosas(sr, n_fft, n_mels):
+    import librosa
+
+    expected = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+    filters = mel_filterbank(sr, n_fft // 2 + 1, n_mels)
+    np.testing.assert_allclose(filters, expected, rtol=0, atol=1e-7 * expected.max())
