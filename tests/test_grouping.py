@@ -15,8 +15,11 @@ from skl_sepnmf._grouping import (
     FEATURES,
     GROUPINGS,
     RENAMED,
+    check_solo_segments,
     group_components,
     groups_of,
+    guided_groups,
+    solo_frame_indices,
 )
 from skl_sepnmf.datasets import make_mixture
 
@@ -45,9 +48,35 @@ def _planted_activations(rng):
     return components, courses[:, TRUTH] * noise
 
 
+def _planted_timbre(rng, sr=22050, n_bins=513):
+    """Each source's components: harmonic notes at four pitches, every pitch
+    played by every source, under the source's own formant (spectral envelope):
+    pitch, which the spectra strategy sees first, says nothing of the source."""
+    frequencies = np.linspace(0, sr / 2, n_bins)
+    formants = np.array([500.0, 1500.0, 3500.0])
+    f0s = np.repeat([110.0, 165.0, 247.0, 370.0], N_SOURCES)
+    components = np.full((TRUTH.size, n_bins), 1e-4)
+    for c, (source, f0) in enumerate(zip(TRUTH, f0s, strict=True)):
+        partials = f0 * np.arange(1, int(frequencies[-1] // f0) + 1)
+        bins = np.round(partials / frequencies[1]).astype(int)
+        envelope = np.exp(-0.5 * (np.log(partials / formants[source]) / 0.3) ** 2)
+        components[c, bins] += envelope * rng.uniform(0.8, 1.2, bins.size)
+    activations = rng.random((N_FRAMES, TRUTH.size))
+    return components, activations
+
+
 # A strategy added to GROUPINGS needs a planted case: data whose groups it must
-# find.
-PLANTED = {"spectra": _planted_spectra, "activations": _planted_activations}
+# find, and the strategies blind to what it plants (which must miss them).
+PLANTED = {
+    "spectra": _planted_spectra,
+    "activations": _planted_activations,
+    "timbre": _planted_timbre,
+}
+BLIND = {
+    "spectra": {"activations"},  # timbre sees spectral shape too
+    "activations": {"spectra", "timbre"},
+    "timbre": {"spectra", "activations"},  # spectra groups by pitch here
+}
 
 
 def _same_partition(groups, truth) -> bool:
@@ -62,7 +91,7 @@ def _assert_partition(groups, n_components, n_sources):
 
 
 def test_every_strategy_has_a_planted_case():
-    assert set(PLANTED) == set(GROUPINGS) == set(FEATURES)
+    assert set(PLANTED) == set(GROUPINGS) == set(FEATURES) == set(BLIND)
     assert DEFAULT_GROUPING in GROUPINGS
     assert set(RENAMED.values()) <= set(GROUPINGS)
 
@@ -78,13 +107,13 @@ def test_strategy_recovers_its_planted_groups(name, seed):
 
 @pytest.mark.parametrize("name", sorted(GROUPINGS))
 def test_planted_groups_are_not_found_by_chance(name):
-    """Random partitions, and the other strategies (blind to the planted
-    feature), miss the planted groups: the test above is not passed for free."""
+    """Random partitions, and the strategies blind to the planted feature,
+    miss the planted groups: the test above is not passed for free."""
     rng = np.random.default_rng(0)
     components, activations = PLANTED[name](rng)
     for _ in range(200):
         assert not _same_partition(groups_of(rng.permutation(TRUTH), 3), TRUTH)
-    for other in set(GROUPINGS) - {name}:
+    for other in BLIND[name]:
         groups = GROUPINGS[other](components, activations, N_SOURCES, 0)
         assert not _same_partition(groups, TRUTH)
 
@@ -171,7 +200,7 @@ def test_the_old_name_warns_and_means_spectra():
         make("kmeans").separate(mixture)
 
 
-@pytest.mark.parametrize("grouping", ["timbre", "KMEANS", 3, object()])
+@pytest.mark.parametrize("grouping", ["mfcc", "KMEANS", 3, object()])
 def test_an_unknown_grouping_is_refused_before_any_work(grouping):
     separator = SpectrogramSeparator(n_sources=2, grouping=grouping)
     with pytest.raises(InvalidParameterError, match="'grouping' parameter"):
@@ -192,3 +221,61 @@ def test_the_docs_list_every_grouping():
     for name in [*GROUPINGS, "recordings"]:
         assert f'"{name}"' in SpectrogramSeparator.__doc__
         assert all(f'``"{name}"``' in text for text in guides)
+
+
+# Guided grouping: the solo segments, checked, and the groups they seed.
+@pytest.mark.parametrize(
+    "segments, n_sources, message",
+    [
+        ([[(0, 1)], [(2, 3)]], 3, r"names 2 sources but n_sources is 3"),
+        ([[(0, 1)], []], None, r"solo_segments\[1\] is empty"),
+        ([[(0, 1)], [(2, 2)]], None, r"solo_segments\[1\]\[0\] = \(2, 2\).*empty"),
+        ([[(-1, 1)], [(2, 3)]], None, r"solo_segments\[0\]\[0\].*before"),
+        ([[(0, 1)], [(2, 3, 4)]], None, r"solo_segments\[1\]\[0\].*not a \(start"),
+        ([[(0, 1)], [("a", 3)]], None, r"solo_segments\[1\]\[0\].*not a \(start"),
+        ([[(0, np.inf)], [(2, 3)]], None, r"solo_segments\[0\]\[0\].*not finite"),
+        ([[(0, 5)], [(2, 3)]], None, r"\[0\]\[0\] = \(0.0, 5.0\) and .*\[1\]\[0\].*"),
+        ([[(0, 1), (4, 9)], [(5, 6)]], None, r"\[0\]\[1\].*\[1\]\[0\].*overlap"),
+        (3, None, r"one list of \(start, end\) segments"),
+    ],
+)
+def test_bad_solo_segments_are_named(segments, n_sources, message):
+    with pytest.raises(ValueError, match=message):
+        check_solo_segments(segments, n_sources)
+
+
+def test_solo_segments_of_one_source_may_touch_and_overlap():
+    segments = [[(0, 1), (0.5, 2)], [(2, 3)]]
+    assert check_solo_segments(segments, 2) == [[(0.0, 1.0), (0.5, 2.0)], [(2.0, 3.0)]]
+
+
+def test_solo_frames_stack_the_channels_and_refuse_segments_past_the_end():
+    times = np.arange(10) * 0.5  # frames every 0.5 s, 4.5 s of audio
+    rows = solo_frame_indices([[(1.0, 2.0)], [(3.0, 4.4)]], times, 2, 4.6)
+    assert rows[0].tolist() == [2, 3, 4, 12, 13, 14]
+    assert rows[1].tolist() == [6, 7, 8, 16, 17, 18]
+    with pytest.raises(ValueError, match=r"\[1\]\[0\].*ends after the recording"):
+        solo_frame_indices([[(1.0, 2.0)], [(3.0, 5.0)]], times, 1, 4.6)
+    with pytest.raises(ValueError, match=r"\[0\]\[0\].*holds no STFT frame"):
+        solo_frame_indices([[(1.1, 1.2)], [(3.0, 4.0)]], times, 1, 4.6)
+
+
+def test_guided_groups_follow_the_solos_then_timbre():
+    """Components heard in a source's solo frames seed it; components never
+    heard alone join the source of nearest timbre."""
+    components, _ = _planted_timbre(np.random.default_rng(0))
+    activations = np.zeros((N_FRAMES, TRUTH.size))
+    solos = [np.arange(10 * k, 10 * k + 10) for k in range(N_SOURCES)]
+    # the first pitch of each source sounds in that source's solo, the other
+    # pitches only in the tutti (frames 30-59), all together
+    for c, source in enumerate(TRUTH):
+        if c < N_SOURCES:
+            activations[solos[source], c] = 1.0
+        activations[30:, c] = 1.0
+    groups = guided_groups(components, activations, solos)
+    assert [sorted(TRUTH[g].tolist()) for g in groups] == [
+        [k] * PER_SOURCE for k in range(N_SOURCES)
+    ]
+    # the same data with the solos named in another order: groups follow them
+    groups = guided_groups(components, activations, solos[::-1])
+    assert [set(TRUTH[g].tolist()) for g in groups] == [{2}, {1}, {0}]
