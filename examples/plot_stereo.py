@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from skl_sepnmf import SpectrogramSeparator
+from skl_sepnmf import SNPA, SpectrogramSeparator
 from skl_sepnmf.datasets import make_mixture
 from skl_sepnmf.metrics import match_sources
 
@@ -24,7 +24,7 @@ pans = np.array([[1.0, 0.2], [0.7, 0.7], [0.2, 1.0]])  # (left, right) gain
 stereo_sources = sources[:, None, :] * pans[:, :, None]  # (3, 2, n_times)
 stereo_mixture = stereo_sources.sum(axis=0)
 
-separator = SpectrogramSeparator(n_sources=3, random_state=0)
+separator = SpectrogramSeparator(SNPA(n_components=3), random_state=0)
 separated = separator.fit_transform(stereo_mixture[None])[0]
 print("separated:", separated.shape, "(sources, channels, samples)")
 

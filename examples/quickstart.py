@@ -17,13 +17,15 @@ from pathlib import Path
 
 import librosa
 
-from skl_sepnmf import SpectrogramSeparator
+from skl_sepnmf import SNPA, SpectrogramSeparator
 from skl_sepnmf.datasets import make_mixture
 from skl_sepnmf.io import write_audio
 from skl_sepnmf.metrics import separation_scores
 
 mixture, references, sr = make_mixture(n_sources=3, duration=4.0, random_state=0)
-separator = SpectrogramSeparator(n_sources=3, random_state=0)  # SNPA(3), soft masks
+# make_mixture gives each instrument one pitch and a solo: separable at rank 3,
+# where SNPA selects one solo frame per instrument
+separator = SpectrogramSeparator(SNPA(n_components=3), random_state=0)
 sources = separator.fit_transform(mixture[None])[0]
 
 snpa = separator.estimators_[0]

@@ -19,10 +19,14 @@ from ._grouping import (
     DEFAULT_GROUPING,
     GROUPINGS,
     RENAMED,
+    check_solo_segments,
     group_components,
+    guided_groups,
     resolve,
+    solo_frame_indices,
 )
 from ._masks import MASKS, NOTEBOOK_MASK
+from ._nmf import NMF
 from ._nnls import nnls_activations
 from ._separable import SNPA
 from ._spectral import InverseSTFT, MaskedSources, MixtureSTFT, STFTConfig
@@ -30,6 +34,23 @@ from .metrics import snr_scorer
 
 # Rank of the default estimator when n_sources is not given.
 DEFAULT_N_COMPONENTS = 8
+# With n_sources, the default estimator: a KL-NMF of rank 50, well above the
+# number of sources, whose templates the timbre grouping gathers into sources
+# (benchmarks/results/quality.md: the best blind configuration measured).
+DEFAULT_RANK = 50
+
+
+def default_nmf(n_components: int = DEFAULT_RANK) -> NMF:
+    """The separator's factorization with ``n_sources``: KL-NMF (multiplicative
+    updates, NNDSVDa start, 200 iterations, seeded)."""
+    return NMF(
+        n_components,
+        beta_loss="kullback-leibler",
+        solver="mu",
+        init="nndsvda",
+        max_iter=200,
+        random_state=0,
+    )
 
 
 class Separation(NamedTuple):
@@ -84,11 +105,17 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator, default=None
-        The factorization, cloned before use. ``None`` means
-        ``SNPA(n_components=n_sources)`` (``SNPA(n_components=8)`` without
-        ``n_sources``): one component per source was SNPA's best blind setting
-        on 4 of the 5 mixtures of ``benchmarks/bench_quality.py``. Its
-        parameters are searchable as ``estimator__n_components`` and so on.
+        The factorization, cloned before use. ``None`` means, with
+        ``n_sources`` (or ``solo_segments``), a KL-NMF of rank 50
+        (multiplicative updates, NNDSVDa start, 200
+        iterations, at most one component per frame), whose templates
+        ``grouping`` gathers into the sources: the best blind configuration of
+        ``benchmarks/bench_quality.py`` (mean SNR 4.48 dB over the 11 dev
+        mixtures: floor 1.32 dB, ideal ratio mask 12.06 dB, nussl's
+        TimbreClustering 3.18 dB). Without
+        ``n_sources``: ``SNPA(n_components=8)``, one output per selected frame.
+        Its parameters are searchable as ``estimator__n_components`` and so
+        on once an estimator is given.
 
     n_fft : int, default=2048
         FFT size in samples: 2048 samples is 93 ms at 22050 Hz. Longer windows
@@ -114,8 +141,13 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         magnitude ``V_k`` itself with the mixture's phase. The names are the
         keys of ``skl_sepnmf._masks.MASKS``, whose ``"none"`` is ``None`` here.
 
-    power : float, default=1.0
-        Exponent ``p`` of the soft mask (2 is the Wiener filter on magnitudes).
+    power : float, default=0.5
+        Exponent ``p`` of the soft mask: 1 is the ratio of the models, 2 the
+        Wiener filter on magnitudes; below 1 the masks are gentler, each bin
+        shared more evenly, which costs little where the grouping is right and
+        saves much where it is wrong (bench_quality.py: 0.5 put every dev
+        mixture above its floor, 1 left two chorales below it at about the
+        same mean).
 
     phase : {"mixture", "griffinlim"}, default="mixture"
         Phase of the sources: the mixture's, or Griffin-Lim's estimate from the
@@ -129,12 +161,17 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         Group the components into this many sources (``grouping``); ``None``
         gives one source per component.
 
-    grouping : {"spectra", "activations", "recordings"} or clusterer, \
-default="spectra"
+    grouping : {"timbre", "spectra", "activations", "recordings"} or clusterer, \
+default="timbre"
         How components are grouped into sources (the names are
         ``skl_sepnmf._grouping.GROUPINGS``, plus ``"recordings"``).
-        ``"spectra"`` clusters the templates by what they sound like (k-means
-        on centered, normalized log spectra floored 60 dB below each peak),
+        ``"timbre"`` clusters the templates by their spectral envelope, which
+        moves little with pitch: cepstral coefficients 1-13 of each template's
+        log mel spectrum (MFCC), k-means over nine (mel bands, coefficients)
+        variants and the consensus of those partitions (average linkage on how
+        often two templates are put together). ``"spectra"`` clusters the
+        templates by what they sound like, pitch included (k-means on centered,
+        normalized log spectra floored 60 dB below each peak),
         ``"activations"`` by when they sound (k-means on normalized activation
         time courses). ``"recordings"`` (only with ``blind=False``): ``fit``
         takes one solo recording per source, factorizes each on its own, and
@@ -142,7 +179,8 @@ default="spectra"
         (an object with ``fit_predict``, e.g.
         ``AgglomerativeClustering(linkage="average", metric="cosine")``) is
         cloned, its ``n_clusters`` set to ``n_sources`` when it has that
-        parameter, and fitted on the ``"spectra"`` features of the templates;
+        parameter, and fitted on the ``"timbre"`` features of the templates
+        (one variant: 13 coefficients of 128 mel bands);
         its own ``random_state`` is kept. A clusterer that chooses its number
         of clusters (e.g. DBSCAN) gives one source per cluster found, and
         silent sources up to ``n_sources``.
@@ -155,6 +193,21 @@ default="spectra"
         ``transform`` too (blind separation). ``False``: ``fit`` learns the
         components from its training audio (solo recordings, or mixture plus
         solos), and ``transform`` only computes activations against them.
+
+    solo_segments : list of lists of (start, end), default=None
+        Guided mode: for each source, the stretches of the mixture (in seconds)
+        where it plays alone, e.g. ``[[(0, 3.3)], [(3.3, 6.7), (20, 21)]]`` for
+        two sources. The mixture is factorized as in blind mode; the templates
+        heard mostly in one source's solos make that source, and the others
+        join the source nearest in timbre. ``n_sources`` may be left out (it
+        is the number of lists). A segment that is empty, overlaps another
+        source's, or lies outside the recording is a ``ValueError`` naming it.
+
+    sr : float, default=22050
+        Sample rate of the waveforms, in Hz: ``solo_segments`` are converted to
+        frames with it, and the ``"timbre"`` grouping's mel axis needs it. The
+        command line and :func:`skl_sepnmf.batch.separate_file` set it from
+        each file.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the grouping's k-means and Griffin-Lim's start.
@@ -238,6 +291,8 @@ default="spectra"
             HasMethods(["fit_predict"]),
         ],
         "blind": ["boolean"],
+        "solo_segments": ["array-like", None],
+        "sr": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
     }
@@ -252,12 +307,14 @@ default="spectra"
         window="hann",
         center=True,
         mask="soft",
-        power=1.0,
+        power=0.5,
         phase="mixture",
         n_iter=32,
         n_sources=None,
         grouping=DEFAULT_GROUPING,
         blind=True,
+        solo_segments=None,
+        sr=22050,
         random_state=None,
         n_jobs=None,
     ):
@@ -274,13 +331,30 @@ default="spectra"
         self.n_sources = n_sources
         self.grouping = grouping
         self.blind = blind
+        self.solo_segments = solo_segments
+        self.sr = sr
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def _new_estimator(self):
-        if self.estimator is None:
-            return SNPA(n_components=self.n_sources or DEFAULT_N_COMPONENTS)
-        return clone(self.estimator)
+    @property
+    def _n_sources(self):
+        """n_sources, or the number of sources solo_segments names."""
+        if self.n_sources is None and self.solo_segments is not None:
+            return len(self.solo_segments)
+        return self.n_sources
+
+    def _new_estimator(self, frames_shape=None, silent=False):
+        """A fresh factorization; the default's rank is at most the number of
+        frames and of bins (NNDSVDa needs that many)."""
+        if self.estimator is not None:
+            return clone(self.estimator)
+        if self._n_sources is None:
+            return SNPA(n_components=DEFAULT_N_COMPONENTS)
+        if silent:
+            # nothing to factorize: SNPA finds no component, every source is
+            # silent (KL-NMF would divide by the zero error of its start)
+            return SNPA(n_components=self._n_sources)
+        return default_nmf(min(DEFAULT_RANK, *(frames_shape or ())))
 
     def _magnitude_frames(self, waveform, stft_config=None):
         """The mixture's STFT, computed on demand, and ``X``: its magnitude, one
@@ -324,11 +398,16 @@ default="spectra"
             ]
             return self
         frames = np.vstack([self._magnitude_frames(y)[1] for y in waveforms])
-        self.estimator_ = self._new_estimator()
+        self.estimator_ = self._new_estimator(frames.shape)
         activations = self.estimator_.fit_transform(frames)
         self.components_ = self.estimator_.components_
         self.groups_ = group_components(
-            self.components_, activations, self.n_sources, self._grouping, self._seed
+            self.components_,
+            activations,
+            self._n_sources,
+            self._grouping,
+            self._seed,
+            sr=self.sr,
         )
         return self
 
@@ -350,11 +429,21 @@ default="spectra"
         stft_config = STFTConfig.resolve(
             self.n_fft, self.hop_length, self.win_length, self.window, self.center
         )
+        if self.solo_segments is not None:
+            if not self.blind:
+                raise ValueError(
+                    "solo_segments needs blind=True: the solo passages are taken "
+                    "from each mixture itself."
+                )
+            self._solo_segments = check_solo_segments(
+                self.solo_segments, self.n_sources
+            )
         seed = check_random_state(self.random_state).randint(2**31 - 1)
         return stft_config, seed, resolve(self.grouping)
 
     def _fit_one(self, waveform):
-        return self._new_estimator().fit(self._magnitude_frames(waveform)[1])
+        frames = self._magnitude_frames(waveform)[1]
+        return self._new_estimator(frames.shape).fit(frames)
 
     def transform(self, X):
         """Separate each mixture into sources.
@@ -462,12 +551,17 @@ default="spectra"
             )
         stft, frames = self._magnitude_frames(waveform, stft_config)
         if self.blind:
-            estimator = self._new_estimator()
+            # the segments are checked against this recording before any work
+            solo_frames = self._solo_frames(frames.shape[0], stft_config, waveform)
+            estimator = self._new_estimator(frames.shape, silent=not frames.any())
             activations = estimator.fit_transform(frames)
             components = estimator.components_
-            groups = group_components(
-                components, activations, self.n_sources, grouping, seed
-            )
+            if solo_frames is None:
+                groups = group_components(
+                    components, activations, self._n_sources, grouping, seed, sr=self.sr
+                )
+            else:
+                groups = guided_groups(components, activations, solo_frames, sr=self.sr)
         else:
             # activations on the learned templates (pooled over the recordings
             # with grouping="recordings"): nonnegative least squares
@@ -478,7 +572,7 @@ default="spectra"
         del frames  # the magnitude is not needed for resynthesis: free it now
         # Silent sources complete the output when the factorization found fewer
         # components than sources asked for (down to none, for silent audio).
-        n_out = max(len(groups), self.n_sources or 0)
+        n_out = max(len(groups), self._n_sources or 0)
         if not groups:
             n_out = max(n_out, getattr(estimator, "n_components", None) or 0)
         masks = MaskedSources(
@@ -490,6 +584,20 @@ default="spectra"
             masks, waveform.shape, waveform.dtype, stft_config, seed, n_out
         )
         return Separation(estimator, activations, groups, n_out, sources, stft_config)
+
+    def _solo_frames(self, n_rows, stft_config, waveform):
+        """Rows of the activations in each source's solo segments (None
+        without solo_segments)."""
+        if self.solo_segments is None:
+            return None
+        n_channels = 1 if waveform.ndim == 1 else waveform.shape[0]
+        n_frames = n_rows // n_channels
+        centre = 0 if stft_config.center else stft_config.n_fft // 2
+        frame_times = (np.arange(n_frames) * stft_config.hop_length + centre) / self.sr
+        duration = waveform.shape[-1] / self.sr
+        return solo_frame_indices(
+            self._solo_segments, frame_times, n_channels, duration
+        )
 
     def _resynthesized(self, masks, shape, dtype, stft_config, seed, n_out):
         """Yield each source's waveform in turn (then silent ones up to n_out)."""

@@ -30,6 +30,8 @@ import json
 import time
 from pathlib import Path
 
+from sklearn.base import clone
+
 from .io import TEMPORARY_SUFFIX, atomic_write, load_audio, write_audio
 
 SUMMARY = "summary.json"
@@ -211,6 +213,10 @@ def separate_file(
 
     stage("factorize")
     start = time.perf_counter()
+    if separator.get_params().get("sr", rate) != rate:
+        # solo segments in seconds and the timbre features' mel axis need the
+        # file's own rate
+        separator = clone(separator).set_params(sr=rate)
     separation = separator.separate(y)
     timings["factorize"] = time.perf_counter() - start
     n_channels = 1 if y.ndim == 1 else y.shape[0]

@@ -64,7 +64,7 @@ def test_writes_the_sources_and_the_summary(recording, separator, tmp_path):
         "n_components": 3,
         "n_sources": None,
         "mask": "soft",
-        "power": 1.0,
+        "power": 0.5,
         "n_fft": 512,
         "hop_length": 128,
     }

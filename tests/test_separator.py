@@ -219,3 +219,85 @@ def test_recordings_grouping_makes_one_source_per_solo_recording(duet):
 def test_recordings_grouping_needs_trained_mode():
     with pytest.raises(ValueError, match="grouping='recordings' needs blind=False"):
         SpectrogramSeparator(grouping="recordings").fit(np.ones((1, 4096)))
+
+
+def _dev(name):
+    folder = DATA_DIR / "dev" / name
+    if not folder.exists():
+        pytest.skip(f"{folder} is absent")
+    mixture, sources, sr, _ = load_stems(folder)
+    return mixture, sources, sr
+
+
+def _solo_bars(references, sr):
+    """The solo-intro pieces' true solo bars (../shared/data/README.md): voice i
+    alone for 4 quarter notes at 72 bpm from bar i; stem of voice i = the one
+    loudest there. One [(start, end)] per stem."""
+    bar = 4 * 60 / 72
+    segments = [None] * len(references)
+    for voice in range(len(references)):
+        slot = references[:, int(bar * voice * sr) : int(bar * (voice + 1) * sr)]
+        segments[int(np.square(slot).sum(axis=1).argmax())] = [
+            (bar * voice, bar * (voice + 1))
+        ]
+    return segments
+
+
+def _mean_snr(separator, mixture, references):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NMF stops at max_iter by design
+        estimates = separator.fit_transform(mixture[None])[0]
+    return float(match_sources(references, estimates)[1].mean())
+
+
+def test_the_default_factorization_is_kl_nmf_of_rank_50_with_n_sources():
+    params = SpectrogramSeparator(n_sources=3)._new_estimator((1000, 1025)).get_params()
+    assert (params["n_components"], params["beta_loss"]) == (50, "kullback-leibler")
+    assert SpectrogramSeparator()._new_estimator().get_params()["n_components"] == 8
+    # never more components than frames (NNDSVDa needs them)
+    short = SpectrogramSeparator(n_sources=3)._new_estimator((20, 1025))
+    assert short.get_params()["n_components"] == 20
+
+
+def test_the_defaults_separate_a_real_duet_far_above_the_floor():
+    """duet_bwv269 (viola, tuba): mix/2 scores 1.75 dB; the defaults must give
+    more than 8 dB above that (13.3 in bench_quality.py)."""
+    mixture, references, sr = _dev("duet_bwv269")
+    floor = float(match_sources(references, np.stack([mixture / 2] * 2))[1].mean())
+    separator = SpectrogramSeparator(n_sources=2, sr=sr, random_state=0)
+    assert _mean_snr(separator, mixture, references) > floor + 8
+
+
+def test_guided_mode_beats_blind_on_a_solo_intro_piece():
+    mixture, references, sr = _dev("solointro_bwv271")
+    blind = SpectrogramSeparator(n_sources=4, sr=sr, random_state=0)
+    guided = SpectrogramSeparator(
+        solo_segments=_solo_bars(references, sr), sr=sr, random_state=0
+    )
+    assert guided.get_params()["n_sources"] is None  # told by the segments
+    assert _mean_snr(guided, mixture, references) > (
+        _mean_snr(blind, mixture, references) + 1
+    )
+
+
+def test_guided_mode_refuses_segments_it_cannot_use():
+    mixture = np.random.default_rng(0).standard_normal(22050)  # 1 s
+    past_end = SpectrogramSeparator(solo_segments=[[(0, 0.5)], [(0.6, 2.0)]])
+    with pytest.raises(ValueError, match=r"\[1\]\[0\].*ends after the recording"):
+        past_end.fit_transform(mixture[None])
+    overlapping = SpectrogramSeparator(solo_segments=[[(0, 0.5)], [(0.4, 0.9)]])
+    with pytest.raises(ValueError, match="overlap"):
+        overlapping.separate(mixture)
+    trained = SpectrogramSeparator(solo_segments=[[(0, 0.5)]], blind=False)
+    with pytest.raises(ValueError, match="needs blind=True"):
+        trained.fit(mixture[None])
+    with pytest.raises(ValueError, match="names 2 sources but n_sources is 3"):
+        SpectrogramSeparator(
+            n_sources=3, solo_segments=[[(0, 0.5)], [(0.6, 0.9)]]
+        ).separate(mixture)
+
+
+def test_a_silent_mixture_gives_silent_sources_with_the_defaults():
+    with pytest.warns(UserWarning, match="silent"):
+        sources = SpectrogramSeparator(n_sources=3).fit_transform(np.zeros((1, 8192)))
+    assert sources.shape == (1, 3, 8192) and not sources.any()
