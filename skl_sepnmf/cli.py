@@ -22,12 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._grouping import DEFAULT_GROUPING, GROUPINGS
+from ._grouping import DEFAULT_GROUPING, GROUPINGS, check_solo_segments
 from ._masks import MASKS as _MASKS
 from ._masks import mask_parameter
 from ._nmf import NMF
-from ._separable import SEPARABLE
-from ._separator import DEFAULT_N_COMPONENTS, SpectrogramSeparator
+from ._separable import SEPARABLE, SNPA
+from ._separator import (
+    DEFAULT_N_COMPONENTS,
+    DEFAULT_RANK,
+    SpectrogramSeparator,
+    default_nmf,
+)
 from .batch import InputError, OutputExistsError, output_folder, separate_file
 from .datasets import load_stems, make_mixture, stem_files
 from .io import write_audio
@@ -35,6 +40,7 @@ from .metrics import separation_scores
 
 METHODS = {**SEPARABLE, "nmf": NMF}
 MASKS = {name: mask_parameter(name) for name in _MASKS}
+DEFAULT_METHOD = "default"
 DEMO_NAME = "demo"
 
 SEPARATE_EXAMPLES = """examples:
@@ -42,6 +48,7 @@ SEPARATE_EXAMPLES = """examples:
   skl-sepnmf separate song.flac -o separated --n-sources 4
   skl-sepnmf separate *.wav -o out --method nmf --n-components 12 --n-sources 3 --jobs 2
   skl-sepnmf separate live.wav -o out --mask binary --n-fft 4096 --hop-length 1024
+  skl-sepnmf separate duet.wav -o out --solo viola=0-3.3 --solo tuba=3.3-6.6
 """
 EVALUATE_EXAMPLES = """examples:
   skl-sepnmf evaluate separated/song data/song_stems
@@ -105,11 +112,19 @@ def _parser():
         "-o", "--output", type=Path, required=True, help="output folder"
     )
     separate.add_argument("--demo", action="store_true", help="separate a demo mixture")
-    separate.add_argument("--method", choices=sorted(METHODS), default="snpa")
+    separate.add_argument(
+        "--method",
+        choices=[DEFAULT_METHOD, *sorted(METHODS)],
+        default=DEFAULT_METHOD,
+        help=f"factorization ({DEFAULT_METHOD}: the separator's default, KL-NMF of "
+        f"rank {DEFAULT_RANK} grouped by timbre with --n-sources, SNPA of rank "
+        f"{DEFAULT_N_COMPONENTS} without)",
+    )
     separate.add_argument(
         "--n-components",
         type=_positive_int,
-        help=f"rank (default: --n-sources, else {DEFAULT_N_COMPONENTS})",
+        help=f"rank (default: {DEFAULT_RANK} for --method {DEFAULT_METHOD} with "
+        f"--n-sources, else --n-sources, else {DEFAULT_N_COMPONENTS})",
     )
     separate.add_argument(
         "--n-sources",
@@ -124,7 +139,19 @@ def _parser():
         help="how --n-sources groups the components",
     )
     separate.add_argument(
-        "--power", type=_positive_float, default=1.0, help="soft-mask exponent"
+        "--solo",
+        action="append",
+        type=_solo_segment,
+        metavar="SOURCE=START-END",
+        help="guided mode: SOURCE plays alone from START to END seconds "
+        "(repeat for each source and segment; source_<k> follows the order in "
+        "which the sources are first named)",
+    )
+    separate.add_argument(
+        "--power",
+        type=_positive_float,
+        default=SpectrogramSeparator().power,
+        help="soft-mask exponent (default %(default)s)",
     )
     separate.add_argument("--n-fft", type=_positive_int, default=2048)
     separate.add_argument(
@@ -171,6 +198,29 @@ def _positive_int(text):
     return value
 
 
+def _solo_segment(text):
+    """``NAME=START-END`` (seconds) -> (NAME, (START, END))."""
+    name, equals, span = text.partition("=")
+    start, dash, end = span.partition("-")
+    try:
+        if not (name and equals and dash):
+            raise ValueError
+        return name, (float(start), float(end))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected SOURCE=START-END in seconds (e.g. violin=0-3.3), got {text!r}"
+        ) from None
+
+
+def _solo_segments(pairs) -> dict:
+    """The --solo pairs as {source name: its segments}, the sources in the
+    order they are first named (empty without --solo)."""
+    segments = {}
+    for name, segment in pairs or ():
+        segments.setdefault(name, []).append(segment)
+    return segments
+
+
 def _positive_float(text):
     value = float(text)
     if not value > 0:
@@ -179,18 +229,32 @@ def _positive_float(text):
 
 
 def _separator(args) -> SpectrogramSeparator:
-    n_components = args.n_components or args.n_sources or DEFAULT_N_COMPONENTS
-    if args.n_sources and args.n_sources > n_components:
+    solo_segments = list(_solo_segments(args.solo).values()) or None
+    n_sources = args.n_sources or (len(solo_segments) if solo_segments else None)
+    if args.method == DEFAULT_METHOD and n_sources:
+        n_components = args.n_components or DEFAULT_RANK
+        estimator = default_nmf(n_components) if args.n_components else None
+    else:
+        n_components = args.n_components or n_sources or DEFAULT_N_COMPONENTS
+        method = SNPA if args.method == DEFAULT_METHOD else METHODS[args.method]
+        estimator = method(n_components=n_components)
+    if n_sources and n_sources > n_components:
         raise InputError(
-            f"--n-sources {args.n_sources} is more than --n-components {n_components}"
+            f"--n-sources {n_sources} is more than --n-components {n_components}"
         )
+    if solo_segments is not None:
+        try:
+            check_solo_segments(solo_segments, args.n_sources)
+        except ValueError as error:
+            raise InputError(f"--solo: {error}") from None
     return SpectrogramSeparator(
-        METHODS[args.method](n_components=n_components),
+        estimator,
+        solo_segments=solo_segments,
         n_fft=args.n_fft,
         hop_length=args.hop_length,
         mask=MASKS[args.mask],
         power=args.power,
-        n_sources=args.n_sources,
+        n_sources=n_sources,
         grouping=args.grouping,
         random_state=0,
     )
@@ -225,6 +289,7 @@ def _attempt(path, args, stage=None):
                     "method": args.method,
                     "mask": args.mask,
                     "grouping": args.grouping,
+                    "solo": _solo_segments(args.solo),
                 },
             )
         return path, summary, None

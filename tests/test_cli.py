@@ -47,6 +47,7 @@ def test_separate_mono_and_stereo_in_parallel(inputs, tmp_path):
     result = run(
         "separate", inputs / "duet.wav", inputs / "duet_stereo.flac",
         "-o", tmp_path, "--n-sources", "2", "--n-fft", "512", "--jobs", "2",
+        "--method", "snpa",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     mono, sr = load_audio(tmp_path / "duet" / "source_0.wav")
@@ -67,7 +68,11 @@ def test_separate_mono_and_stereo_in_parallel(inputs, tmp_path):
 
 
 def test_separate_then_evaluate_against_the_stems(inputs, tmp_path):
-    run("separate", inputs / "duet.wav", "-o", tmp_path, "--n-sources", "2", "-q")
+    # make_mixture gives each instrument one pitch: separable at rank k
+    run(
+        "separate", inputs / "duet.wav", "-o", tmp_path, "--n-sources", "2", "-q",
+        "--method", "snpa",
+    )  # fmt: skip
     result = run("evaluate", tmp_path / "duet", inputs / "stems", "--json")
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout)
@@ -142,6 +147,8 @@ def test_mask_and_grouping_choices_are_the_registry_keys():
         (("separate", "a.wav"), "-o/--output"),
         (("separate", "a.wav", "-o", "x", "--n-fft", "0"), "positive integer"),
         (("separate", "a.wav", "-o", "x", "--method", "pca"), "invalid choice"),
+        (("separate", "a.wav", "-o", "x", "--solo", "violin:0-3"), "SOURCE=START-END"),
+        (("separate", "a.wav", "-o", "x", "--solo", "violin=0-a"), "SOURCE=START-END"),
     ],
 )
 def test_usage_errors_exit_2(args, message):
@@ -225,3 +232,35 @@ def test_a_killed_run_leaves_only_complete_files_and_a_rerun_finishes(tmp_path):
     assert len(list(out.glob("*/summary.json"))) == 6
     assert not list(out.glob("*/.skl-sepnmf-incomplete"))
     assert not list(out.glob("*/.*.part"))
+
+
+def test_guided_separation_from_the_command_line(tmp_path):
+    """--solo NAME=START-END per source: the guided mode, n_sources from the
+    names, their segments in summary.json; bad segments fail that input."""
+    mixture, _, sr = make_mixture(n_sources=2, duration=4.0, sr=8000, random_state=3)
+    write_audio(tmp_path / "duet.wav", mixture, sr)
+    solos = ("--solo", "low=0-0.5", "--solo", "high=1-1.5", "--solo", "low=2-2.2")
+    result = run("separate", tmp_path / "duet.wav", "-o", tmp_path / "out", *solos)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "out" / "duet"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["parameters"]["solo"] == {
+        "low": [[0.0, 0.5], [2.0, 2.2]],
+        "high": [[1.0, 1.5]],
+    }
+    assert sorted(p.name for p in folder.glob("source_*")) == [
+        "source_0.wav",
+        "source_1.wav",
+    ]
+    late = run(
+        "separate",
+        tmp_path / "duet.wav",
+        "-o",
+        tmp_path / "late",
+        "--solo",
+        "a=0-1",
+        "--solo",
+        "b=3-9",
+    )
+    assert late.returncode == 1
+    assert "solo_segments[1][0]" in late.stderr and "ends after" in late.stderr
