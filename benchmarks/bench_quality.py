@@ -20,7 +20,8 @@ returning the estimated sources ``(k, n_times)``:
   there to compare one more);
 * ``defaults``: ``SpectrogramSeparator(n_sources=k, random_state=0)``.
 
-The configurations are described in the saved file (``repr`` at k = 4).
+Every separator is given the mixture's sample rate (``sr``), as the command
+line does. The configurations are described in the saved file (``repr`` at k = 4).
 
 Metrics: the estimates are matched one-to-one to the references on **SNR**
 (Hungarian matching, ``metrics.match_sources(..., metric=snr)`` through
@@ -68,7 +69,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_factorization import machine  # noqa: E402
 
-from skl_sepnmf import NMF, SNPA, SpectrogramSeparator  # noqa: E402
+from skl_sepnmf import NMF, SNPA, GreedySNPA, SpectrogramSeparator  # noqa: E402
+from skl_sepnmf._separator import default_nmf  # noqa: E402
 from skl_sepnmf.datasets import (  # noqa: E402
     load_seed_mixture,
     load_stems,
@@ -85,21 +87,41 @@ SYNTHETIC = "make_mixture"
 SOLO_BAR = 3.333
 
 # Candidate configurations: label -> factory(k) of a separator for k sources.
+# Each separator is given the mixture's sample rate (its ``sr``) when it runs.
 CANDIDATES = {
-    "SNPA(k) soft": lambda k: SpectrogramSeparator(SNPA(k), **NOTEBOOK_STFT),
-    "NMF(k) soft": lambda k: SpectrogramSeparator(NMF(k), **NOTEBOOK_STFT),
+    "SNPA(k) soft": lambda k: SpectrogramSeparator(SNPA(k), power=1, **NOTEBOOK_STFT),
+    "NMF(k) soft": lambda k: SpectrogramSeparator(NMF(k), power=1, **NOTEBOOK_STFT),
     "NMF(4k) spectra": lambda k: SpectrogramSeparator(
-        NMF(4 * k), n_sources=k, grouping="spectra", random_state=0, **NOTEBOOK_STFT
+        NMF(4 * k),
+        n_sources=k,
+        grouping="spectra",
+        power=1,
+        random_state=0,
+        **NOTEBOOK_STFT,
     ),
-    "KL-NMF(50) spectra": lambda k: SpectrogramSeparator(
-        NMF(
-            50,
-            beta_loss="kullback-leibler",
-            solver="mu",
-            init="nndsvda",
-            max_iter=200,
-            random_state=0,
-        ),
+    "SNPA(50) timbre": lambda k: SpectrogramSeparator(
+        SNPA(50), n_sources=k, random_state=0
+    ),
+    "GreedySNPA(50) timbre": lambda k: SpectrogramSeparator(
+        GreedySNPA(50, refinement="none"), n_sources=k, random_state=0
+    ),
+    "KL-NMF(50) spectra p1": lambda k: SpectrogramSeparator(
+        default_nmf(50), n_sources=k, grouping="spectra", power=1, random_state=0
+    ),
+    "KL-NMF(50) timbre p1": lambda k: SpectrogramSeparator(
+        default_nmf(50), n_sources=k, power=1, random_state=0
+    ),
+    "KL-NMF(20) timbre": lambda k: SpectrogramSeparator(
+        default_nmf(20), n_sources=k, random_state=0
+    ),
+    "KL-NMF(100) timbre": lambda k: SpectrogramSeparator(
+        default_nmf(100), n_sources=k, random_state=0
+    ),
+    "KL-NMF(50) timbre 100 it": lambda k: SpectrogramSeparator(
+        default_nmf(50).set_params(max_iter=100), n_sources=k, random_state=0
+    ),
+    "EU-NMF(50) timbre": lambda k: SpectrogramSeparator(
+        default_nmf(50).set_params(beta_loss="frobenius", solver="cd"),
         n_sources=k,
         random_state=0,
     ),
@@ -153,7 +175,7 @@ def separated_by(factory):
     """The run function of a separator factory(k): one blind fit_transform."""
 
     def run(mixture, sr, n_sources, references):
-        return factory(n_sources).fit_transform(mixture[None])[0]
+        return factory(n_sources).set_params(sr=sr).fit_transform(mixture[None])[0]
 
     return run
 
