@@ -246,6 +246,8 @@ def guided_groups(
         One index array per source, a partition of the components.
     """
     n_sources = len(solo_frames)
+    if components.shape[0] == 0:  # a silent mixture: every source is silent
+        return [np.array([], dtype=np.intp) for _ in range(n_sources)]
     total = np.maximum(activations.sum(axis=0), np.finfo(np.float64).tiny)
     share = np.stack([activations[frames].sum(axis=0) for frames in solo_frames])
     share /= total  # (n_sources, n_components): part of each one's activation

@@ -145,9 +145,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         Exponent ``p`` of the soft mask: 1 is the ratio of the models, 2 the
         Wiener filter on magnitudes; below 1 the masks are gentler, each bin
         shared more evenly, which costs little where the grouping is right and
-        saves much where it is wrong (bench_quality.py: 0.5 put every dev
-        mixture above its floor, 1 left two chorales below it at about the
-        same mean).
+        saves much where it is wrong (bench_quality.py, defaults: 9 of the 11
+        dev mixtures above their floor at 0.5, 8 at 1, for about the same
+        mean SNR, 4.48 and 4.53 dB).
 
     phase : {"mixture", "griffinlim"}, default="mixture"
         Phase of the sources: the mixture's, or Griffin-Lim's estimate from the

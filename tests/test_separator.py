@@ -301,3 +301,7 @@ def test_a_silent_mixture_gives_silent_sources_with_the_defaults():
     with pytest.warns(UserWarning, match="silent"):
         sources = SpectrogramSeparator(n_sources=3).fit_transform(np.zeros((1, 8192)))
     assert sources.shape == (1, 3, 8192) and not sources.any()
+    guided = SpectrogramSeparator(solo_segments=[[(0, 0.1)], [(0.2, 0.3)]])
+    with pytest.warns(UserWarning, match="silent"):
+        sources = guided.fit_transform(np.zeros((1, 8192)))
+    assert sources.shape == (1, 2, 8192) and not sources.any()
