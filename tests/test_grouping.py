@@ -15,10 +15,13 @@ from skl_sepnmf._grouping import (
     FEATURES,
     GROUPINGS,
     RENAMED,
+    cepstral_features,
     check_solo_segments,
     group_components,
     groups_of,
     guided_groups,
+    log_frequency_matrix,
+    shift_invariant_features,
     solo_frame_indices,
 )
 from skl_sepnmf.datasets import make_mixture
@@ -279,3 +282,50 @@ def test_guided_groups_follow_the_solos_then_timbre():
     # the same data with the solos named in another order: groups follow them
     groups = guided_groups(components, activations, solos[::-1])
     assert [set(TRUTH[g].tolist()) for g in groups] == [{2}, {1}, {0}]
+
+
+def _harmonic_note(f0, amplitudes, sr=22050, n_bins=4097):
+    """A note's spectrum: partials of the given amplitudes, each a bump of a
+    constant width in log frequency (as a real partial's is, in cents)."""
+    octaves = np.log2(np.maximum(np.linspace(0, sr / 2, n_bins), 1.0))
+    harmonics = np.arange(1, len(amplitudes) + 1)
+    bumps = np.exp(
+        -0.5 * ((octaves[None] - np.log2(f0 * harmonics)[:, None]) / 0.01) ** 2
+    )
+    return np.asarray(amplitudes) @ bumps + 1e-6
+
+
+def test_shift_invariant_features_do_not_move_with_pitch():
+    """Notes a fourth and an octave apart with the same balance of partials
+    are nearer each other than to another balance at the same pitch. The
+    cepstral (timbre envelope) features of these bare harmonic notes group
+    them by pitch instead: the views differ, which is why both vote."""
+    odd = [1.0 / h if h % 2 else 0.05 / h for h in range(1, 11)]  # clarinet-like
+    every = [1.0 / h for h in range(1, 11)]
+    f0s = [220.0, 220.0 * 2 ** (5 / 12), 440.0]
+    notes = np.stack(
+        [_harmonic_note(f0, odd) for f0 in f0s]
+        + [_harmonic_note(f0, every) for f0 in f0s]
+    )
+    balance = np.repeat([0, 1], 3)
+    same = balance[:, None] == balance[None]
+    off_diagonal = ~np.eye(6, dtype=bool)
+
+    def separated(features):
+        features = features / np.linalg.norm(features, axis=1, keepdims=True)
+        distance = np.linalg.norm(features[:, None] - features[None], axis=-1)
+        return distance[same & off_diagonal].max() < distance[~same].min()
+
+    activations = np.ones((1, 6))
+    features = shift_invariant_features(notes, activations, n_coefficients=40)
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0)
+    assert separated(features)
+    assert not separated(cepstral_features(notes, activations))
+
+
+def test_log_frequency_matrix_interpolates_every_band():
+    matrix = log_frequency_matrix(22050, 1025)
+    assert matrix.shape == (183, 1025)  # 55 Hz up to 11025 Hz, 24 per octave
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+    ramp = np.linspace(0, 11025, 1025)  # a spectrum equal to its frequency
+    np.testing.assert_allclose(matrix @ ramp, 55.0 * 2 ** (np.arange(183) / 24))
