@@ -168,6 +168,34 @@ def coassociation(partitions: NDArray) -> NDArray:
     return (partitions[:, :, None] == partitions[:, None, :]).mean(axis=0)
 
 
+def timbre_agreement(
+    components: NDArray,
+    activations: NDArray,
+    n_sources: int,
+    random_state,
+    *,
+    sr=22050,
+    envelope: FeatureFunction | None = None,
+) -> NDArray:
+    """How often two components go together, shape (n_components,
+    n_components): the :func:`coassociation` of the k-means partitions of
+    every timbre view (:data:`TIMBRE_VARIANTS` of ``envelope``, by default
+    :func:`cepstral_features`, and :data:`SHIFT_INVARIANT_VARIANTS` of
+    :func:`shift_invariant_features`)."""
+    envelope = cepstral_features if envelope is None else envelope
+    views = [
+        envelope(components, activations, sr=sr, n_mels=n_mels, n_coefficients=n)
+        for n_mels, n in TIMBRE_VARIANTS
+    ]
+    views += [
+        shift_invariant_features(components, activations, sr=sr, n_coefficients=n)
+        for n in SHIFT_INVARIANT_VARIANTS
+    ]
+    return coassociation(
+        [kmeans_labels(view, n_sources, random_state) for view in views]
+    )
+
+
 def timbre_consensus(
     features: FeatureFunction,
     components: NDArray,
@@ -177,26 +205,19 @@ def timbre_consensus(
     *,
     sr=22050,
 ) -> list[NDArray]:
-    """Consensus of k-means over :data:`TIMBRE_VARIANTS` of ``features`` and
-    :data:`SHIFT_INVARIANT_VARIANTS` of :func:`shift_invariant_features`.
+    """Consensus of the k-means partitions of every timbre view.
 
-    Each variant's k-means gives a partition; two components go together as
-    often as the partitions agree on it, and average-linkage clustering of that
+    Each view's k-means gives a partition; two components go together as
+    often as the partitions agree on it (:func:`timbre_agreement`, with
+    ``features`` as the envelope view), and average-linkage clustering of that
     agreement gives the groups.
     """
     n_components = components.shape[0]
     if n_sources is None or n_components <= n_sources:
         return [np.array([k]) for k in range(n_components)]
-    views = [
-        features(components, activations, sr=sr, n_mels=n_mels, n_coefficients=n)
-        for n_mels, n in TIMBRE_VARIANTS
-    ]
-    views += [
-        shift_invariant_features(components, activations, sr=sr, n_coefficients=n)
-        for n in SHIFT_INVARIANT_VARIANTS
-    ]
-    partitions = [kmeans_labels(view, n_sources, random_state) for view in views]
-    agreement = coassociation(partitions)
+    agreement = timbre_agreement(
+        components, activations, n_sources, random_state, sr=sr, envelope=features
+    )
     linkage = AgglomerativeClustering(
         n_sources, metric="precomputed", linkage="average"
     )
@@ -289,18 +310,25 @@ def shift_invariant_features(
 # heard in one source's solo is that source's sound.
 _SEED_MAJORITY = 0.5
 _SEED_MIN_SHARE = 0.05
-_GUIDED_MAX_ITER = 50
 
 
 def guided_groups(
-    components: NDArray, activations: NDArray, solo_frames: list, *, sr=22050
+    components: NDArray,
+    activations: NDArray,
+    solo_frames: list,
+    *,
+    random_state=0,
+    sr=22050,
 ) -> list[NDArray]:
     """Groups of the components given where each source plays alone.
 
     Components heard in source k's solo frames seed source k; every other
-    component joins the source whose timbre (mean :func:`cepstral_features` of
-    its members) is nearest, k-means-like, until no component moves. The
-    seeds stay put: the user's segments outrank timbre.
+    component joins the source whose seeds it sounds most like: the highest
+    mean :func:`timbre_agreement` with them (average linkage to the seeds).
+    The seeds stay put: the user's segments outrank timbre. In
+    bench_quality.py, on the four solo-intro pieces given their true solo
+    bars, this scored 7.07-7.31 dB mean SNR over four k-means seeds, where the
+    nearest centroid of one cepstral view scored 6.17.
 
     Parameters
     ----------
@@ -308,6 +336,8 @@ def guided_groups(
     activations : ndarray of shape (n_frames, n_components)
     solo_frames : list of ndarray of int
         For each source, the rows of ``activations`` where it plays alone.
+    random_state : int, default=0
+        Seed of the k-means restarts behind the agreement.
     sr : float, default=22050
         Sample rate.
 
@@ -317,7 +347,8 @@ def guided_groups(
         One index array per source, a partition of the components.
     """
     n_sources = len(solo_frames)
-    if components.shape[0] == 0:  # a silent mixture: every source is silent
+    n_components = components.shape[0]
+    if n_components == 0:  # a silent mixture: every source is silent
         return [np.array([], dtype=np.intp) for _ in range(n_sources)]
     total = np.maximum(activations.sum(axis=0), np.finfo(np.float64).tiny)
     share = np.stack([activations[frames].sum(axis=0) for frames in solo_frames])
@@ -333,22 +364,18 @@ def guided_groups(
         if free.size:
             best = free[share[k, free].argmax()]
             owner[best], seeded[best] = k, True
-    features = cepstral_features(components, activations, sr=sr)
-    labels = np.where(seeded, owner, -1)
-    for _ in range(_GUIDED_MAX_ITER):
-        centroids = np.stack(
-            [
-                features[labels == k].mean(axis=0)
-                if (labels == k).any()
-                else np.full(features.shape[1], np.inf)
-                for k in range(n_sources)
-            ]
-        )
-        distances = ((features[:, None, :] - centroids[None]) ** 2).sum(axis=-1)
-        new = np.where(seeded, owner, distances.argmin(axis=1))
-        if np.array_equal(new, labels):
-            break
-        labels = new
+    if seeded.all() or n_components <= n_sources:
+        return [np.flatnonzero(owner == k) for k in range(n_sources)]
+    agreement = timbre_agreement(
+        components, activations, n_sources, random_state, sr=sr
+    )
+    seeds = owner[None, :] == np.arange(n_sources)[:, None]
+    seeds &= seeded[None, :]  # (n_sources, n_components)
+    # mean agreement of every component with each source's seeds; a source
+    # left without seeds (fewer components than sources) takes no one
+    likeness = (seeds @ agreement) / np.maximum(seeds.sum(axis=1, keepdims=True), 1)
+    likeness[~seeds.any(axis=1)] = -1.0
+    labels = np.where(seeded, owner, likeness.argmax(axis=0))
     return [np.flatnonzero(labels == k) for k in range(n_sources)]
 
 

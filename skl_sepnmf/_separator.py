@@ -561,7 +561,13 @@ default="timbre"
                     components, activations, self._n_sources, grouping, seed, sr=self.sr
                 )
             else:
-                groups = guided_groups(components, activations, solo_frames, sr=self.sr)
+                groups = guided_groups(
+                    components,
+                    activations,
+                    solo_frames,
+                    random_state=seed,
+                    sr=self.sr,
+                )
         else:
             # activations on the learned templates (pooled over the recordings
             # with grouping="recordings"): nonnegative least squares
