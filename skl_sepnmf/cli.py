@@ -284,9 +284,7 @@ def _parser():
         "adding the SDR, SIR and SAR columns (needs fast_bss_eval, about 0.1 s "
         "per pair of sources and 10 s of audio)",
     )
-    evaluate.add_argument(
-        "--json", action="store_true", help="print the table as JSON"
-    )
+    evaluate.add_argument("--json", action="store_true", help="print the table as JSON")
     evaluate.add_argument(
         "--report",
         action="store_true",
