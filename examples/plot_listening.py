@@ -21,6 +21,9 @@ estimates matched to the stems), players for a 4-second excerpt of each
 source, and its spectrograms beside the true stems'. With two sources, giving
 back mix / 2 for each already scores about 3 dB SNR (the floor of
 ``../shared/data/README.md``); the ideal ratio mask, 17.5 dB, is the ceiling.
+
+Run: ``python examples/plot_listening.py [FOLDER [SECONDS]]`` (SECONDS: keep
+only the beginning of the piece).
 """
 
 # %%
@@ -39,8 +42,11 @@ HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd(
 default = HERE.parent.parent / "shared" / "data" / "dev" / "duet_bwv269"
 folder = Path(sys.argv[1]) if len(sys.argv) > 1 else default
 mixture, stems, sr, names = load_stems(folder)
+if len(sys.argv) > 2:  # separate only the first SECONDS (a quicker run)
+    keep = int(float(sys.argv[2]) * sr)
+    mixture, stems = mixture[:keep], stems[:, :keep]
 k = len(stems)
-EXCERPT = {"start": 4.0, "duration": 4.0}  # seconds: short, the page stays small
+EXCERPT = {"start": 1.0, "duration": 4.0}  # seconds: short, the page stays small
 print(f"{folder.name}: {mixture.size / sr:.0f} s at {sr} Hz, instruments {names}")
 
 # %%
