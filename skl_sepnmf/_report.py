@@ -16,11 +16,11 @@ import os
 from pathlib import Path
 from urllib.request import pathname2url
 
+from .batch import SUMMARY
 from .io import atomic_write
 
 REPORT = "report.html"
 SCORES = "scores.json"
-SUMMARY = "summary.json"  # as batch.SUMMARY (not imported: batch imports the CLI's)
 # what browsers are told each file is (<source type=...>)
 AUDIO_TYPES = {
     ".wav": "audio/wav",

@@ -145,3 +145,24 @@ def test_evaluate_sdr_of_a_silent_estimate_is_finite(tmp_path, capsys):
     assert rows[1]["estimate"] == "b.wav"
     assert [rows[1][k] for k in ("sdr_db", "sir_db", "sar_db")] == [-100.0] * 3
     assert rows[0]["sdr_db"] > 50
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (["a"], "1 source names for 2 sources"),
+        (["a", "a"], "distinct"),
+        (["a", "../b"], "not a file name"),
+        (["a", ".hidden"], "not a file name"),
+    ],
+)
+def test_source_names_must_be_file_names(names, message, tmp_path):
+    from skl_sepnmf import SNPA, SpectrogramSeparator
+    from skl_sepnmf.batch import separate_file
+
+    mixture, _, sr = make_mixture(2, 1.0, sr=8000, random_state=0)
+    song = write_audio(tmp_path / "song.wav", mixture, sr)
+    separator = SpectrogramSeparator(SNPA(2), n_fft=256)
+    with pytest.raises(ValueError, match=message):
+        separate_file(song, tmp_path / "out", separator, source_names=names)
+    assert not (tmp_path / "out" / "song").exists()  # refused before any write
