@@ -475,7 +475,10 @@ def _attempt(path, args, stage=None):
                     "solo_recordings": {k: str(v) for k, v in recordings.items()},
                     "phase": args.phase,
                     "n_iter": args.n_iter if args.phase == "griffinlim" else None,
-                },
+                }
+                # trained mode: one source per recording (the separator's
+                # n_sources stays None, its groups are the recordings)
+                | ({"n_sources": len(recordings)} if recordings else {}),
                 source_names=list(recordings) or None,
             )
         if args.report:

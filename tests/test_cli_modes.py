@@ -53,6 +53,7 @@ def test_trained_mode_names_the_sources_after_the_recordings(
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["sources"] == [f"{name}.wav" for name in recordings]
     assert summary["parameters"]["grouping"] == "recordings"
+    assert summary["parameters"]["n_sources"] == 2
     assert summary["parameters"]["solo_recordings"] == {
         name: str(path) for name, path in recordings.items()
     }
