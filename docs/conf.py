@@ -32,6 +32,9 @@ numpydoc_class_members_toctree = False
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
 
 html_theme = "pydata_sphinx_theme"
+# The gallery pages embed their audio players (base64 WAV): a copy of each
+# page's source would double their size in the built docs.
+html_copy_source = False
 html_title = f"skl_sepnmf {version}"
 html_theme_options = {"navigation_with_keys": False}
 

@@ -58,3 +58,23 @@ _, stems, sr = make_mixture(n_sources=3, random_state=0)
 for k, stem in enumerate(stems):
     write_audio(workspace / "stems" / f"instrument_{k}.wav", stem, sr, subtype="FLOAT")
 skl_sepnmf("evaluate", workspace / "separated" / "demo", workspace / "stems")
+
+# %%
+# Listening to what the command wrote
+# -----------------------------------
+# The demo mixture, then each source file beside its true instrument (matched
+# one to one); ``--report`` would put the same players in
+# ``separated/demo/report.html``.
+from skl_sepnmf.io import load_audio  # noqa: E402
+from skl_sepnmf.metrics import match_sources  # noqa: E402
+from skl_sepnmf.plotting import audio_players  # noqa: E402
+
+folder = workspace / "separated" / "demo"
+written = [load_audio(folder / name)[0] for name in summary["sources"]]
+mixture, _ = load_audio(workspace / "separated" / "demo.wav")
+matched, _ = match_sources(stems, written)
+players, labels = [mixture], ["mixture"]
+for k, j in enumerate(matched):
+    players += [written[j], stems[k]]
+    labels += [f"instrument {k}: {summary['sources'][j]}", f"instrument {k}: true"]
+audio_players(players, sr, names=labels)

@@ -124,3 +124,25 @@ if plot_components is not None:
         fig.savefig(HERE / "seed_snpa_components.png", dpi=80)
         print(f"\nfigure: {HERE / 'seed_snpa_components.png'}")
 print("sources:", ", ".join(SEED_SOURCES))
+
+# %%
+# Listening
+# ---------
+# The mixture, then each source of the best blind configuration (matched one
+# to one) beside the true source, a 4-second excerpt of each; then their
+# spectrograms.
+from skl_sepnmf.plotting import audio_players  # noqa: E402
+
+_, best = separated["best blind: NMF(9) soft, grouped to 7"]
+matched, _ = match_sources(references, best)
+players, labels = [mixture], ["mixture"]
+for name, j, true in zip(SEED_SOURCES, matched, references, strict=True):
+    players += [best[j], true]
+    labels += [f"{name}: separated", f"{name}: true"]
+audio_players(players, sr, names=labels, start=2.0, duration=4.0)
+
+# %%
+if plot_components is not None:
+    from skl_sepnmf.plotting import plot_sources
+
+    plot_sources(best[matched], sr=sr, names=list(SEED_SOURCES), references=references)

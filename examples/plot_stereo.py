@@ -49,3 +49,18 @@ try:
     plot_sources(separated[matched], sr=sr, names=["left", "center", "right"])
 except ImportError:
     pass
+
+# %%
+# Listening
+# ---------
+# The stereo mixture, then each separated source and its true source: with
+# headphones, each comes from its own place.
+from skl_sepnmf.plotting import audio_players  # noqa: E402
+
+players, labels = [stereo_mixture], ["mixture"]
+for name, j, true in zip(
+    ["left", "center", "right"], matched, stereo_sources, strict=True
+):
+    players += [separated[j], true]
+    labels += [f"{name}: separated", f"{name}: true"]
+audio_players(players, sr, names=labels, duration=4.0)

@@ -104,6 +104,7 @@ def separate_file(
     sr=None,
     mono=False,
     parameters=None,
+    source_names=None,
 ) -> dict:
     """Separate one audio file into its output folder; return its summary.
 
@@ -147,6 +148,10 @@ def separate_file(
         Entries recorded in ``summary["parameters"]`` in place of those read
         from the separator (e.g. the command line's names for the method and
         the mask).
+    source_names : list of str, default=None
+        File names (without suffix) of the sources, one per source, e.g. the
+        instruments of the solo recordings in trained mode; None names them
+        ``source_<k>``.
 
     Returns
     -------
@@ -222,7 +227,8 @@ def separate_file(
     n_channels = 1 if y.ndim == 1 else y.shape[0]
     seconds = y.shape[-1] / rate
 
-    targets = [out / f"source_{k}.{audio_format}" for k in range(separation.n_sources)]
+    names = _source_names(source_names, separation.n_sources)
+    targets = [out / f"{name}.{audio_format}" for name in names]
     _claim_output_folder(out, targets, overwrite)
     stage("resynthesize")
     timings["resynthesize"] = timings["write"] = 0.0
@@ -244,6 +250,12 @@ def separate_file(
         written.append(target.name)
 
     estimator = separation.estimator
+    if estimator is None:
+        # grouping="recordings": one estimator per solo recording (all alike),
+        # their templates pooled; none of them selected frames of this input
+        template, components = separator.estimators_[0], separator.components_
+    else:
+        template, components = estimator, estimator.components_
     hop = separation.stft.hop_length
     # rows of the activations are channel 0's frames, then channel 1's, ...
     activations = separation.activations
@@ -254,18 +266,21 @@ def separate_file(
         "channels": n_channels,
         "seconds": seconds,
         "parameters": {
-            "method": type(estimator).__name__,
-            "n_components": estimator.get_params()["n_components"],
+            "method": type(template).__name__,
+            "n_components": template.get_params()["n_components"],
             "n_sources": separator.n_sources,
             "mask": "none" if separator.mask is None else separator.mask,
             "power": separator.power,
             "n_fft": separation.stft.n_fft,
             "hop_length": hop,
+            # the window and hop in time, at this file's rate
+            "n_fft_ms": round(separation.stft.n_fft / rate * 1000, 2),
+            "hop_length_ms": round(hop / rate * 1000, 2),
         }
         | dict(parameters or {}),
         "sources": written,
     }
-    if hasattr(estimator, "indices_"):
+    if estimator is not None and hasattr(estimator, "indices_"):
         # rows of X stack the channels' frames: row i is frame i % n_frames
         frames = (estimator.indices_ % n_frames).tolist()
         summary["selected_frames"] = frames
@@ -275,13 +290,31 @@ def separate_file(
         stage("figure")
         start = time.perf_counter()
         summary["figure"] = _figure(
-            estimator.components_, activations[:n_frames], rate, hop, out / FIGURE
+            components, activations[:n_frames], rate, hop, out / FIGURE
         )
         timings["figure"] = time.perf_counter() - start
     summary["timings_seconds"] = {k: round(v, 4) for k, v in timings.items()}
     _write_json(out / SUMMARY, summary)
     (out / INCOMPLETE).unlink()
     return summary
+
+
+def _source_names(names, n_sources) -> list:
+    """``names`` checked as file names of ``n_sources`` sources (or source_<k>)."""
+    if names is None:
+        return [f"source_{k}" for k in range(n_sources)]
+    names = [str(name) for name in names]
+    if len(names) != n_sources:
+        raise ValueError(f"{len(names)} source names for {n_sources} sources.")
+    for name in names:
+        if not name or name.startswith(".") or any(c in name for c in "/\\\0"):
+            raise ValueError(
+                f"source name {name!r} is not a file name (empty, hidden or "
+                "with a path separator)."
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"source names must be distinct, got {names}.")
+    return names
 
 
 def _write_json(path: Path, data) -> None:

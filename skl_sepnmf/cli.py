@@ -20,12 +20,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from soundfile import available_formats
 
 from . import __version__
 from ._grouping import DEFAULT_GROUPING, GROUPINGS, check_solo_segments
 from ._masks import MASKS as _MASKS
 from ._masks import mask_parameter
 from ._nmf import NMF
+from ._report import write_report
 from ._separable import SEPARABLE, SNPA
 from ._separator import (
     DEFAULT_N_COMPONENTS,
@@ -35,10 +37,13 @@ from ._separator import (
 )
 from .batch import InputError, OutputExistsError, output_folder, separate_file
 from .datasets import load_stems, make_mixture, stem_files
-from .io import write_audio
+from .io import load_audio, write_audio
 from .metrics import separation_scores
 
 METHODS = {**SEPARABLE, "nmf": NMF}
+# the output formats offered: those of these that this libsndfile writes
+AUDIO_FORMATS = [f for f in ("wav", "flac", "ogg") if f.upper() in available_formats()]
+RATES = (16000, 22050, 44100)  # for the help's milliseconds
 MASKS = {name: mask_parameter(name) for name in _MASKS}
 DEFAULT_METHOD = "default"
 DEMO_NAME = "demo"
@@ -52,8 +57,16 @@ SEPARATE_EXAMPLES = """examples:
 """
 EVALUATE_EXAMPLES = """examples:
   skl-sepnmf evaluate separated/song data/song_stems
-  skl-sepnmf evaluate separated/song data/song_stems --json
+  skl-sepnmf evaluate separated/song data/song_stems --metric sdr --json
 """
+# the table's columns, in order, and their names
+EVALUATE_COLUMNS = {
+    "snr": "SNR",
+    "si_sdr": "SI-SDR",
+    "sdr": "SDR",
+    "sir": "SIR",
+    "sar": "SAR",
+}
 
 
 # glibc's malloc: keep freed blocks up to 32 MiB in the heap instead of
@@ -134,43 +147,111 @@ def _parser():
     separate.add_argument(
         "--n-sources",
         type=_positive_int,
-        help="group the components into this many sources",
+        help="group the components into this many sources (default: one source "
+        "per component)",
     )
-    separate.add_argument("--mask", choices=sorted(MASKS), default="soft")
+    separate.add_argument(
+        "--mask",
+        choices=sorted(MASKS),
+        default="soft",
+        help="how the sources are made from the mixture's STFT: soft (ratio mask "
+        "of the source models to the power --power; the sources sum to the "
+        "mixture), binary (each time-frequency bin to its strongest source) or "
+        "none (the notebook's method: each source's model magnitude with the "
+        "mixture's phase) (default %(default)s)",
+    )
     separate.add_argument(
         "--grouping",
         choices=sorted(GROUPINGS),
         default=DEFAULT_GROUPING,
-        help="how --n-sources groups the components",
+        help="how --n-sources groups the components into sources: timbre (MFCC "
+        "of the templates, k-means), spectra or activations (default %(default)s)",
     )
     separate.add_argument(
         "--solo",
         action="append",
         type=_solo_segment,
         metavar="SOURCE=START-END",
-        help="guided mode: SOURCE plays alone from START to END seconds "
+        help="guided mode: SOURCE plays alone from START to END, in seconds "
         "(repeat for each source and segment; source_<k> follows the order in "
         "which the sources are first named)",
+    )
+    separate.add_argument(
+        "--solo-recording",
+        action="append",
+        type=_solo_recording,
+        metavar="SOURCE=PATH",
+        help="trained mode: PATH is a solo recording of SOURCE (repeat, one per "
+        "source); the templates are learned from the recordings (at rank "
+        "--n-components each, default "
+        f"{DEFAULT_N_COMPONENTS}) and the output files are named after the "
+        "sources (SOURCE.<format>)",
     )
     separate.add_argument(
         "--power",
         type=_positive_float,
         default=SpectrogramSeparator().power,
-        help="soft-mask exponent (default %(default)s)",
-    )
-    separate.add_argument("--n-fft", type=_positive_int, default=2048)
-    separate.add_argument(
-        "--hop-length", type=_positive_int, help="default: n_fft // 4"
+        help="exponent (unitless) of the source models in the soft mask: 1 is "
+        "the magnitude ratio, 2 the Wiener (power) ratio, larger is closer to "
+        "binary (default %(default)s)",
     )
     separate.add_argument(
-        "--sr", type=_positive_int, help="resample inputs to this rate"
+        "--phase",
+        choices=["mixture", "griffinlim"],
+        default="mixture",
+        help="phase of the sources: the mixture's (default) or estimated by "
+        "Griffin-Lim from each source's magnitude (--n-iter iterations)",
+    )
+    separate.add_argument(
+        "--n-iter",
+        type=_positive_int,
+        default=SpectrogramSeparator().n_iter,
+        help="Griffin-Lim iterations with --phase griffinlim (default %(default)s)",
+    )
+    separate.add_argument(
+        "--n-fft",
+        type=_positive_int,
+        default=2048,
+        help="STFT window length, in samples: %(default)s samples are "
+        + ", ".join(f"{2048 / rate * 1000:.0f} ms at {rate} Hz" for rate in RATES)
+        + "; longer resolves close pitches, shorter sharp onsets (the window "
+        "in ms at the file's rate is recorded in summary.json)",
+    )
+    separate.add_argument(
+        "--hop-length",
+        type=_positive_int,
+        help="samples between STFT frames (default: n_fft // 4, e.g. 512 samples "
+        "= 23 ms at 22050 Hz)",
+    )
+    separate.add_argument(
+        "--sr",
+        type=_positive_int,
+        help="resample inputs to this rate, in Hz (default: each file's own)",
     )
     separate.add_argument(
         "--mono", action="store_true", help="mix the channels down first"
     )
-    separate.add_argument("--format", choices=["wav", "flac"], default="wav")
     separate.add_argument(
-        "--jobs", type=_positive_int, default=1, help="files in parallel"
+        "--format",
+        choices=AUDIO_FORMATS,
+        default="wav",
+        help="audio format of the sources: wav (the input's channels, 16-bit "
+        "PCM), flac (lossless, 16-bit)"
+        + (", ogg (Ogg Vorbis, lossy)" if "ogg" in AUDIO_FORMATS else "")
+        + " (default %(default)s)",
+    )
+    separate.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html in each output folder: the mixture and "
+        "each source as players, the components figure, the parameters and "
+        "timings (viewable offline in a browser)",
+    )
+    separate.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        help="input files separated in parallel (processes)",
     )
     separate.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs"
@@ -184,14 +265,32 @@ def _parser():
         description=(
             "Match the audio files of ESTIMATES_DIR (e.g. source_*.wav) one-to-one "
             "to the reference stems of REFERENCES_DIR (a file named mix.* is "
-            "skipped) and print SNR and SI-SDR per reference."
+            "skipped) and print SNR and SI-SDR per reference (and BSS Eval's "
+            "SDR, SIR and SAR with --metric sdr)."
         ),
         epilog=EVALUATE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     evaluate.add_argument("estimates", type=Path, metavar="ESTIMATES_DIR")
     evaluate.add_argument("references", type=Path, metavar="REFERENCES_DIR")
-    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument(
+        "--metric",
+        choices=["snr", "si_sdr", "sdr"],
+        default="snr",
+        help="the metric (dB) the one-to-one matching maximizes; the others are "
+        "reported for the same pairs. snr (default): 10 log10 of signal over error "
+        "energy, the 'global SDR' of the MDX challenges; si_sdr: scale-invariant "
+        "SDR; sdr: BSS Eval v3 (mir_eval's bss_eval_sources, matched on SIR), "
+        "adding the SDR, SIR and SAR columns (needs fast_bss_eval, about 0.1 s "
+        "per pair of sources and 10 s of audio)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the table as JSON")
+    evaluate.add_argument(
+        "--report",
+        action="store_true",
+        help="add the score table to ESTIMATES_DIR/report.html (written from its "
+        "summary.json; scores.json keeps the table)",
+    )
     evaluate.add_argument("--debug", action="store_true", help="tracebacks on errors")
     return parser
 
@@ -217,6 +316,16 @@ def _solo_segment(text):
         ) from None
 
 
+def _solo_recording(text):
+    """``NAME=PATH`` -> (NAME, PATH)."""
+    name, equals, path = text.partition("=")
+    if not (name and equals and path):
+        raise argparse.ArgumentTypeError(
+            f"expected SOURCE=PATH (e.g. violin=solos/violin.wav), got {text!r}"
+        )
+    return name, Path(path)
+
+
 def _solo_segments(pairs) -> dict:
     """The --solo pairs as {source name: its segments}, the sources in the
     order they are first named (empty without --solo)."""
@@ -231,6 +340,72 @@ def _positive_float(text):
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def _solo_recordings(pairs) -> dict:
+    """The --solo-recording pairs as {source name: path}, in the given order."""
+    recordings = {}
+    for name, path in pairs or ():
+        if name in recordings:
+            raise InputError(f"--solo-recording: source {name!r} is given twice")
+        recordings[name] = path
+    return recordings
+
+
+def _trained_separator(args, path) -> SpectrogramSeparator:
+    """Trained mode: the separator fitted on the solo recordings, at the rate
+    of ``path`` (or --sr): one fit per rate and process."""
+    import soundfile as sf
+
+    recordings = _solo_recordings(args.solo_recording)
+    if args.solo:
+        raise InputError("--solo-recording and --solo are two modes: give one")
+    if args.n_sources and args.n_sources != len(recordings):
+        raise InputError(
+            f"--n-sources {args.n_sources} but {len(recordings)} --solo-recording"
+        )
+    try:
+        rate = args.sr or sf.info(str(path)).samplerate
+    except (OSError, RuntimeError, sf.LibsndfileError):
+        rate = None  # unreadable: separate_file reports it, naming the file
+    key = (rate, tuple(recordings.items()))
+    if key not in _TRAINED:
+        solos = []
+        for name, solo in recordings.items():
+            try:
+                # the templates are spectra: the channels are mixed down
+                solos.append(load_audio(solo, sr=rate, mono=True)[0])
+            except (FileNotFoundError, ValueError) as error:
+                raise InputError(f"--solo-recording {name}: {error}") from None
+        if args.method == DEFAULT_METHOD:
+            estimator = SNPA(n_components=args.n_components or DEFAULT_N_COMPONENTS)
+        else:
+            estimator = METHODS[args.method](
+                n_components=args.n_components or DEFAULT_N_COMPONENTS
+            )
+        separator = _configured(
+            SpectrogramSeparator(estimator, blind=False, grouping="recordings"), args
+        ).set_params(sr=rate or SpectrogramSeparator().sr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # rank found below asked
+            _TRAINED[key] = separator.fit(solos)
+    return _TRAINED[key]
+
+
+_TRAINED = {}  # fitted trained-mode separators of this process, by rate
+
+
+def _configured(separator, args) -> SpectrogramSeparator:
+    """The STFT, mask and phase options set on ``separator``."""
+    return separator.set_params(
+        n_fft=args.n_fft,
+        hop_length=args.hop_length,
+        mask=MASKS[args.mask],
+        power=args.power,
+        phase=args.phase,
+        n_iter=args.n_iter,
+        random_state=0,
+    )
 
 
 def _separator(args) -> SpectrogramSeparator:
@@ -252,16 +427,14 @@ def _separator(args) -> SpectrogramSeparator:
             check_solo_segments(solo_segments, args.n_sources)
         except ValueError as error:
             raise InputError(f"--solo: {error}") from None
-    return SpectrogramSeparator(
-        estimator,
-        solo_segments=solo_segments,
-        n_fft=args.n_fft,
-        hop_length=args.hop_length,
-        mask=MASKS[args.mask],
-        power=args.power,
-        n_sources=n_sources,
-        grouping=args.grouping,
-        random_state=0,
+    return _configured(
+        SpectrogramSeparator(
+            estimator,
+            solo_segments=solo_segments,
+            n_sources=n_sources,
+            grouping=args.grouping,
+        ),
+        args,
     )
 
 
@@ -277,7 +450,11 @@ def _headless_figures() -> None:
 def _attempt(path, args, stage=None):
     """Separate one input; never raise: return (path, summary, error)."""
     try:
-        separator = _separator(args)
+        recordings = _solo_recordings(args.solo_recording)
+        if recordings:
+            separator = _trained_separator(args, path)
+        else:
+            separator = _separator(args)
         _headless_figures()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # NMF convergence, rank found below asked
@@ -293,10 +470,19 @@ def _attempt(path, args, stage=None):
                 parameters={
                     "method": args.method,
                     "mask": args.mask,
-                    "grouping": args.grouping,
+                    "grouping": "recordings" if recordings else args.grouping,
                     "solo": _solo_segments(args.solo),
-                },
+                    "solo_recordings": {k: str(v) for k, v in recordings.items()},
+                    "phase": args.phase,
+                    "n_iter": args.n_iter if args.phase == "griffinlim" else None,
+                }
+                # trained mode: one source per recording (the separator's
+                # n_sources stays None, its groups are the recordings)
+                | ({"n_sources": len(recordings)} if recordings else {}),
+                source_names=list(recordings) or None,
             )
+        if args.report:
+            write_report(output_folder(path, args.output), mixture=path)
         return path, summary, None
     except OutputExistsError as error:
         message = f"{', '.join(error.names)} exist(s); use --overwrite to replace"
@@ -378,37 +564,38 @@ def _run_evaluate(args) -> int:
             f"estimates {estimates.shape[1:]} at {est_sr} Hz and references "
             f"{references.shape[1:]} at {ref_sr} Hz differ in rate, channels or length"
         )
-    table = separation_scores(references, estimates)
+    table = separation_scores(references, estimates, metric=args.metric)
+    columns = [c for c in EVALUATE_COLUMNS if c in table]
     rows = [
         {
             "reference": reference_paths[i].name,
             "estimate": estimate_paths[j].name if j >= 0 else None,
-            "snr_db": round(float(snr), 3),
-            "si_sdr_db": round(float(si_sdr), 3),
         }
-        for i, j, snr, si_sdr in zip(
-            table["reference"],
-            table["estimate"],
-            table["snr"],
-            table["si_sdr"],
-            strict=True,
-        )
+        | {f"{c}_db": round(float(table[c][i]), 3) for c in columns}
+        for i, j in zip(table["reference"], table["estimate"], strict=True)
     ]
-    mean = {
-        "snr_db": round(float(np.mean(table["snr"])), 3),
-        "si_sdr_db": round(float(np.mean(table["si_sdr"])), 3),
-    }
+    mean = {f"{c}_db": round(float(np.mean(table[c])), 3) for c in columns}
+    result = {"metric": args.metric, "sources": rows, "mean": mean}
+    if args.report:
+        try:
+            write_report(args.estimates, scores=result)
+        except (FileNotFoundError, OSError) as error:
+            raise InputError(f"--report: {error}") from None
     if args.json:
-        print(json.dumps({"sources": rows, "mean": mean}, indent=2))
+        print(json.dumps(result, indent=2))
         return 0
     width = max(len(r["reference"]) for r in rows) + 2
-    print(f"{'reference':{width}s} {'estimate':16s} {'SNR dB':>8s} {'SI-SDR dB':>10s}")
+    heads = "".join(f" {EVALUATE_COLUMNS[c] + ' dB':>10s}" for c in columns)
+    print(f"{'reference':{width}s} {'estimate':16s}{heads}")
     for r in rows:
-        print(
-            f"{r['reference']:{width}s} {str(r['estimate']):16s} "
-            f"{r['snr_db']:8.2f} {r['si_sdr_db']:10.2f}"
-        )
-    print(f"{'mean':{width}s} {'':16s} {mean['snr_db']:8.2f} {mean['si_sdr_db']:10.2f}")
+        values = "".join(f" {r[c + '_db']:10.2f}" for c in columns)
+        print(f"{r['reference']:{width}s} {str(r['estimate']):16s}{values}")
+    values = "".join(f" {mean[c + '_db']:10.2f}" for c in columns)
+    print(f"{'mean':{width}s} {'':16s}{values}")
+    basis = (
+        "SIR, as BSS Eval" if args.metric == "sdr" else EVALUATE_COLUMNS[args.metric]
+    )
+    print(f"(matched one-to-one on {basis})")
     return 0
 
 

@@ -125,7 +125,15 @@ def _short(value):
     return type(value).__name__ if hasattr(value, "get_params") else value
 
 
-def plot_sources(sources, *, sr=22050, n_fft=2048, hop_length=512, names=None):
+def plot_sources(
+    sources,
+    *,
+    sr=22050,
+    n_fft=2048,
+    hop_length=512,
+    names=None,
+    references=None,
+):
     """Spectrograms (dB) of separated sources, one row each, on a shared scale.
 
     Parameters
@@ -137,6 +145,10 @@ def plot_sources(sources, *, sr=22050, n_fft=2048, hop_length=512, names=None):
     hop_length : int, default=512
     names : list of str, default=None
         Row labels; ``source k`` by default.
+    references : ndarray of the shape of ``sources``, default=None
+        The true sources, in the same order (e.g. matched by
+        :func:`~skl_sepnmf.metrics.match_sources`): drawn in a second column,
+        on the same scale, beside each estimate.
 
     Returns
     -------
@@ -145,21 +157,99 @@ def plot_sources(sources, *, sr=22050, n_fft=2048, hop_length=512, names=None):
     import librosa
 
     plt = _pyplot()
-    sources = np.asarray(sources)
-    if sources.ndim == 3:
-        sources = sources.mean(axis=1)
-    spectra = np.abs(librosa.stft(sources, n_fft=n_fft, hop_length=hop_length))
-    decibels = librosa.amplitude_to_db(spectra, ref=spectra.max(), top_db=80)
-    names = names or [f"source {k}" for k in range(len(sources))]
+    columns = [np.asarray(sources)]
+    if references is not None:
+        columns.append(np.asarray(references))
+        if columns[1].shape != columns[0].shape:
+            raise ValueError(
+                f"references of shape {columns[1].shape} for sources of shape "
+                f"{columns[0].shape}."
+            )
+    columns = [c.mean(axis=1) if c.ndim == 3 else c for c in columns]
+    spectra = [
+        np.abs(librosa.stft(c, n_fft=n_fft, hop_length=hop_length)) for c in columns
+    ]
+    top = max(float(s.max()) for s in spectra) or 1.0
+    decibels = [librosa.amplitude_to_db(s, ref=top, top_db=None) for s in spectra]
+    n_rows = len(columns[0])
+    names = names or [f"source {k}" for k in range(n_rows)]
     fig, axes = plt.subplots(
-        len(sources), 1, figsize=(10, 1.8 * len(sources) + 0.5), squeeze=False
+        n_rows,
+        len(columns),
+        figsize=(10, 1.8 * n_rows + 0.5),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
     )
-    extent = [0, sources.shape[-1] / sr, 0, sr / 2]
-    for ax, image, name in zip(axes[:, 0], decibels, names, strict=True):
-        shown = ax.imshow(
-            image, origin="lower", aspect="auto", extent=extent, vmin=-80, vmax=0
-        )
+    extent = [0, columns[0].shape[-1] / sr, 0, sr / 2]
+    for c, images in enumerate(decibels):
+        for ax, image in zip(axes[:, c], images, strict=True):
+            shown = ax.imshow(
+                image, origin="lower", aspect="auto", extent=extent, vmin=-80, vmax=0
+            )
+    for ax, name in zip(axes[:, 0], names, strict=True):
         ax.set_ylabel(f"{name}\nHz")
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.colorbar(shown, ax=axes[:, 0].tolist(), label="dB")
+    if references is not None:
+        axes[0, 0].set_title("separated")
+        axes[0, 1].set_title("reference")
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)")
+    fig.colorbar(shown, ax=axes.ravel().tolist(), label="dB")
     return fig
+
+
+def audio_players(signals, sr, *, names=None, start=0.0, duration=5.0):
+    """Audio players of an excerpt of each signal, for a notebook or the docs.
+
+    Each signal becomes an :class:`IPython.display.Audio` (the audio embedded
+    in the page, rendered by Jupyter and by sphinx-gallery as an HTML
+    ``<audio>`` element), labelled, in one table. The levels are kept (no
+    per-player normalization, samples clipped to [-1, 1]), so that a quiet
+    source sounds quiet. The excerpts are embedded as MP3 when libsndfile
+    writes it (1.1 and later: 5 s of 22050 Hz mono in 30 kB, every browser
+    plays it), else as 16-bit WAV (220 kB).
+
+    Parameters
+    ----------
+    signals : sequence of ndarray of shape (n_times,) or (n_channels, n_times)
+        Waveforms at rate ``sr`` (e.g. the mixture, then each source).
+    sr : int
+        Sample rate, Hz.
+    names : list of str, default=None
+        Labels; ``signal k`` by default.
+    start : float, default=0.0
+        Start of the excerpt, in seconds.
+    duration : float or None, default=5.0
+        Length of the excerpt, in seconds (None: to the end).
+
+    Returns
+    -------
+    players : IPython.display.HTML
+    """
+    import html
+    import tempfile
+    from pathlib import Path
+
+    import soundfile as sf
+
+    try:
+        from IPython.display import HTML, Audio
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise ImportError("audio_players needs IPython: pip install ipython") from error
+    names = names or [f"signal {k}" for k in range(len(signals))]
+    if len(names) != len(signals):
+        raise ValueError(f"{len(names)} names for {len(signals)} signals.")
+    begin = int(round(start * sr))
+    end = None if duration is None else begin + int(round(duration * sr))
+    suffix = ".mp3" if "MP3" in sf.available_formats() else ".wav"
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for k, (name, signal) in enumerate(zip(names, signals, strict=True)):
+            excerpt = np.clip(
+                np.asarray(signal, dtype=np.float64)[..., begin:end], -1, 1
+            )
+            path = Path(folder) / f"{k}{suffix}"
+            sf.write(path, excerpt.T, sr)  # soundfile wants (n_times, n_channels)
+            player = Audio(filename=path)._repr_html_()
+            rows.append(f"<tr><td>{html.escape(str(name))}</td><td>{player}</td></tr>")
+    return HTML("<table>" + "".join(rows) + "</table>")

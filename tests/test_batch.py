@@ -67,6 +67,8 @@ def test_writes_the_sources_and_the_summary(recording, separator, tmp_path):
         "power": 0.5,
         "n_fft": 512,
         "hop_length": 128,
+        "n_fft_ms": round(512 / summary["sample_rate"] * 1000, 2),
+        "hop_length_ms": round(128 / summary["sample_rate"] * 1000, 2),
     }
     assert len(summary["selected_frames"]) == 3
     mixture, sr = load_audio(recording)

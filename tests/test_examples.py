@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html.parser
 import os
 import re
 import subprocess
@@ -77,6 +78,7 @@ def test_every_example_is_tested():
         "plot_stereo.py",
         "plot_trained_mode.py",
         "plot_cli.py",
+        "plot_listening.py",  # built by sphinx-gallery below
         "separate_collection.py",
     }
     assert {p.name for p in (PROJECT / "examples").glob("*.py")} == tested
@@ -135,3 +137,94 @@ def test_readme_python_example_runs():
         exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["separated"].shape == namespace["Y"].shape
     assert namespace["grid"].best_score_ > 10
+
+
+class _AudioElements(html.parser.HTMLParser):
+    """The data URL of every <audio>'s <source> in an HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.sources, self._in_audio = [], False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "audio":
+            self._in_audio = True
+        elif tag == "source" and self._in_audio:
+            self.sources.append(dict(attrs)["src"])
+
+    def handle_endtag(self, tag):
+        if tag == "audio":
+            self._in_audio = False
+
+
+GALLERY_CONF = """
+import os
+os.environ.setdefault("MPLBACKEND", "Agg")
+extensions = ["sphinx_gallery.gen_gallery"]
+master_doc = "index"
+exclude_patterns = ["_build"]
+
+
+def reset_argv(gallery_conf, script_vars):
+    return [{folder!r}, "6"]
+
+
+sphinx_gallery_conf = {{
+    "examples_dirs": "examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "reset_argv": reset_argv,
+    "download_all_examples": False,
+}}
+"""
+
+
+def test_listening_example_builds_with_players_that_decode(tmp_path):
+    """sphinx-gallery builds "Listening to the methods" (the first 6 s of a real
+    dev duet, for speed): the
+    page holds one <audio> per player, each an MP3 (or WAV) that decodes to the 4-second
+    excerpt, and the printed scores rank the methods as the benchmark does."""
+    import base64
+    import io
+    import shutil
+
+    import soundfile as sf
+
+    pytest.importorskip("sphinx_gallery")
+    pytest.importorskip("IPython")
+    pytest.importorskip("fast_bss_eval")
+    folder = DATA_DIR / "dev" / "duet_bwv269"
+    if not folder.exists():
+        pytest.skip(f"{folder} is absent")
+    (tmp_path / "examples").mkdir()
+    shutil.copy(PROJECT / "examples" / "plot_listening.py", tmp_path / "examples")
+    (tmp_path / "examples" / "GALLERY_HEADER.rst").write_text("Gallery\n=======\n")
+    (tmp_path / "conf.py").write_text(GALLERY_CONF.format(folder=str(folder)))
+    (tmp_path / "index.rst").write_text(
+        "Test\n====\n\n.. toctree::\n\n   auto_examples/index\n"
+    )
+    build = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(tmp_path),
+         str(tmp_path / "_build")],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    page = (tmp_path / "_build" / "auto_examples" / "plot_listening.html").read_text()
+    parser = _AudioElements()
+    parser.feed(page)
+    # mixture + 2 stems, then 2 sources for each of the 3 configurations
+    assert len(parser.sources) == 3 + 3 * 2
+    for src in parser.sources:
+        header, data = src.split(",", 1)
+        assert header in ("data:audio/mpeg;base64", "data:audio/wav;base64")
+        samples, rate = sf.read(io.BytesIO(base64.b64decode(data)))
+        assert rate == 22050 and samples.shape == (4 * 22050,)
+        assert np.abs(samples).max() > 0.01  # sound, not silence
+    scores = {
+        label: float(re.search(rf"{label}\s+([-\d.]+)", page).group(1))
+        for label in ("notebook", "defaults", "best measured")
+    }
+    floor = 3.0  # mix / 2 for each of two sources
+    assert scores["defaults"] > floor + 5 and scores["best measured"] > floor + 5
+    assert scores["notebook"] < floor
