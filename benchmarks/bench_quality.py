@@ -111,6 +111,9 @@ CANDIDATES = {
     "KL-NMF(50) timbre p1": lambda k: SpectrogramSeparator(
         default_nmf(50), n_sources=k, power=1, random_state=0
     ),
+    "KL-NMF(50) timbre p0.75": lambda k: SpectrogramSeparator(
+        default_nmf(50), n_sources=k, power=0.75, random_state=0
+    ),
     "KL-NMF(20) timbre": lambda k: SpectrogramSeparator(
         default_nmf(20), n_sources=k, random_state=0
     ),

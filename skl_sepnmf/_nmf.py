@@ -207,3 +207,88 @@ class NMF(_SklearnNMF):
         # the separable starts select frames of a dense X
         tags.input_tags.sparse = self.init not in SEPARABLE
         return tags
+
+
+# Guided mode refines the blind factorization with what the solos say: in a
+# source's solo frames no other source sounds. In bench_quality.py, on the
+# four solo-intro pieces given their true solo bars, 30 / 50 / 100 updates so
+# constrained raised the mean SNR from 7.31 to 7.68 / 7.7 / 7.76 dB.
+SOLO_REFINEMENT_ITER = 50
+# sklearn's guard against division by zero in its multiplicative updates
+_EPSILON = np.finfo(np.float32).eps
+
+
+def solo_refined(
+    frames,
+    activations,
+    components,
+    groups,
+    solo_frames,
+    *,
+    beta_loss="kullback-leibler",
+    n_iter=SOLO_REFINEMENT_ITER,
+):
+    """The factorization ``frames ~ activations @ components`` refined so that
+    in source k's solo frames only source k's components sound.
+
+    The activations of every other source's components are set to zero in
+    those frames, and ``n_iter`` multiplicative updates of the beta-divergence
+    (Févotte & Idier 2011; they never move a zero, so the constraint holds)
+    refit activations and components together from the blind solution.
+
+    Parameters
+    ----------
+    frames : ndarray of shape (n_frames, n_bins)
+        The magnitude spectrogram the factorization models.
+    activations : ndarray of shape (n_frames, n_components)
+    components : ndarray of shape (n_components, n_bins)
+    groups : list of ndarray of int
+        Components of each source.
+    solo_frames : list of ndarray of int
+        Rows of ``frames`` where each source plays alone.
+    beta_loss : float or {'frobenius', 'kullback-leibler', 'itakura-saito'}
+    n_iter : int
+
+    Returns
+    -------
+    activations, components : ndarray
+        New arrays, of the input shapes and of the frames' dtype.
+    """
+    beta = float(_BETA_LOSSES.get(beta_loss, beta_loss))
+    dtype = frames.dtype
+    activations = np.array(activations, dtype=dtype)
+    components = np.array(components, dtype=dtype)
+    owner = np.full(components.shape[0], -1)
+    for k, group in enumerate(groups):
+        owner[group] = k
+    for k, rows in enumerate(solo_frames):
+        activations[np.ix_(rows, np.flatnonzero(owner != k))] = 0.0
+    for _ in range(n_iter):
+        activations *= _beta_ratio(frames, activations, components, beta, 1)
+        components *= _beta_ratio(frames, activations, components, beta, 0)
+    return activations, components
+
+
+_BETA_LOSSES = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
+
+
+def _beta_ratio(frames, activations, components, beta, side):
+    """The multiplicative factor of the beta-divergence update of the
+    activations (side 1) or of the components (side 0)."""
+    model = np.maximum(activations @ components, _EPSILON)
+    if beta == 1:  # Kullback-Leibler: the denominator is a sum, no product
+        ratio = frames / model
+        if side:
+            denominator = components.sum(axis=1)[None, :]
+            return (ratio @ components.T) / np.maximum(denominator, _EPSILON)
+        denominator = activations.sum(axis=0)[:, None]
+        return (activations.T @ ratio) / np.maximum(denominator, _EPSILON)
+    numerator = frames * model ** (beta - 2)
+    denominator = model ** (beta - 1)
+    if side:
+        return (numerator @ components.T) / np.maximum(
+            denominator @ components.T, _EPSILON
+        )
+    return (activations.T @ numerator) / np.maximum(
+        activations.T @ denominator, _EPSILON
+    )

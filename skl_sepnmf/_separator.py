@@ -26,7 +26,7 @@ from ._grouping import (
     solo_frame_indices,
 )
 from ._masks import MASKS, NOTEBOOK_MASK
-from ._nmf import NMF
+from ._nmf import NMF, solo_refined
 from ._nnls import nnls_activations
 from ._separable import SNPA
 from ._spectral import InverseSTFT, MaskedSources, MixtureSTFT, STFTConfig
@@ -568,6 +568,20 @@ default="timbre"
                     random_state=seed,
                     sr=self.sr,
                 )
+                beta_loss = estimator.get_params().get("beta_loss")
+                if beta_loss is not None and components.shape[0]:
+                    # an NMF (not a separable selection, whose templates stay
+                    # real frames): refit it knowing no other source sounds
+                    # in a solo
+                    activations, components = solo_refined(
+                        frames,
+                        activations,
+                        components,
+                        groups,
+                        solo_frames,
+                        beta_loss=beta_loss,
+                    )
+                    estimator.components_ = components
         else:
             # activations on the learned templates (pooled over the recordings
             # with grouping="recordings"): nonnegative least squares

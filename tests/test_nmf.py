@@ -11,6 +11,7 @@ import sklearn.decomposition
 from sklearn.exceptions import ConvergenceWarning
 
 from skl_sepnmf import NMF
+from skl_sepnmf._nmf import solo_refined
 from skl_sepnmf._separable import SEPARABLE
 
 
@@ -78,3 +79,52 @@ def test_separable_start_with_too_few_distinct_frames_is_a_clear_error():
         ValueError, match=r"found only 3 distinct frames for n_components=5"
     ):
         NMF(5, init="snpa").fit(X)
+
+
+def _beta_divergence(frames, model, beta):
+    if beta == 2:
+        return 0.5 * np.sum((frames - model) ** 2)
+    if beta == 1:
+        return np.sum(frames * np.log(frames / model) - frames + model)
+    return np.sum(frames / model - np.log(frames / model) - 1)
+
+
+@pytest.mark.parametrize(
+    "beta_loss, beta", [("frobenius", 2), ("kullback-leibler", 1), ("itakura-saito", 0)]
+)
+def test_solo_refinement_silences_other_sources_and_lowers_the_divergence(
+    beta_loss, beta
+):
+    """In a source's solo frames the other sources' activations are zero after
+    refinement, and the updates never raise the beta-divergence."""
+    rng = np.random.default_rng(0)
+    frames = rng.random((60, 30)) + 0.1
+    activations = rng.random((60, 6)) + 0.1
+    components = rng.random((6, 30)) + 0.1
+    groups = [np.array([0, 1, 2]), np.array([3, 4, 5])]
+    solos = [np.arange(0, 10), np.arange(10, 20)]
+    start = activations.copy()
+    zeroed = start.copy()
+    zeroed[np.ix_(solos[0], groups[1])] = zeroed[np.ix_(solos[1], groups[0])] = 0
+    previous = _beta_divergence(frames, zeroed @ components, beta)
+    for n_iter in (1, 5, 20):
+        refined, templates = solo_refined(
+            frames,
+            activations,
+            components,
+            groups,
+            solos,
+            beta_loss=beta_loss,
+            n_iter=n_iter,
+        )
+        assert not refined[np.ix_(solos[0], groups[1])].any()
+        assert not refined[np.ix_(solos[1], groups[0])].any()
+        assert refined[np.ix_(solos[0], groups[0])].all()
+        divergence = _beta_divergence(frames, refined @ templates, beta)
+        assert divergence <= previous + 1e-9
+        previous = divergence
+    np.testing.assert_array_equal(activations, start)  # inputs left alone
+    refined, templates = solo_refined(
+        frames.astype(np.float32), activations, components, groups, solos
+    )
+    assert refined.dtype == templates.dtype == np.float32
