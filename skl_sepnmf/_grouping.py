@@ -38,6 +38,7 @@ import scipy.fft
 from numpy.typing import NDArray
 from sklearn.base import clone
 from sklearn.cluster import AgglomerativeClustering, KMeans
+from threadpoolctl import threadpool_limits
 
 from ._spectral import mel_filterbank
 
@@ -191,9 +192,12 @@ def timbre_agreement(
         shift_invariant_features(components, activations, sr=sr, n_coefficients=n)
         for n in SHIFT_INVARIANT_VARIANTS
     ]
-    return coassociation(
-        [kmeans_labels(view, n_sources, random_state) for view in views]
-    )
+    # One thread: k-means of ~50 templates is too small to share, and its
+    # OpenMP threads cost more than they give (65 ms a k-means with the two
+    # cores' threads, 11 ms with one, on this project's machine).
+    with threadpool_limits(1):
+        partitions = [kmeans_labels(view, n_sources, random_state) for view in views]
+    return coassociation(partitions)
 
 
 def timbre_consensus(
