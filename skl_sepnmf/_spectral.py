@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from math import ceil
 
-import librosa
 import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
@@ -78,9 +77,15 @@ class STFTConfig:
 
     @cached_property
     def fft_window(self) -> NDArray[np.float64]:
-        """The analysis (and synthesis) window, zero-padded to ``n_fft``."""
-        window = librosa.filters.get_window(self.window, self.win_length, fftbins=True)
-        return librosa.util.pad_center(window, size=self.n_fft)
+        """The analysis (and synthesis) window, zero-padded to ``n_fft``.
+
+        ``librosa.util.pad_center(librosa.filters.get_window(window, win_length,
+        fftbins=True), size=n_fft)``, written with scipy.signal (which librosa
+        calls for named windows) because importing ``librosa.filters`` compiles
+        librosa's numba helpers: seconds on a fresh install, for an array that
+        takes microseconds.
+        """
+        return _fft_window(self.window, self.win_length, self.n_fft)
 
     def padded_length(self, n_times: int) -> int:
         """Samples the STFT sees: short signals are zero-padded to ``n_fft``."""
@@ -115,6 +120,9 @@ class STFTConfig:
 
     def griffinlim(self, magnitude, length, n_iter, random_state):
         """Griffin-Lim from a frames-major magnitude (librosa's algorithm)."""
+        # imported here: librosa's STFT compiles its numba helpers on import
+        import librosa
+
         return librosa.griffinlim(
             np.swapaxes(magnitude, -1, -2),
             n_iter=n_iter,
@@ -122,6 +130,42 @@ class STFTConfig:
             random_state=random_state,
             **self.librosa_kwargs,
         )
+
+
+def _fft_window(window, win_length: int, n_fft: int) -> NDArray[np.float64]:
+    """librosa's window rules (a callable, an array of length ``win_length``, or
+    a name / tuple / number for :func:`scipy.signal.get_window`, periodic),
+    centred in ``n_fft`` samples of zeros."""
+    if win_length > n_fft:
+        raise ValueError(
+            f"win_length={win_length} is longer than n_fft={n_fft}: the window "
+            "must fit in one FFT frame (use win_length <= n_fft)."
+        )
+    if callable(window):
+        values = window(win_length)
+    elif isinstance(window, (str, tuple)) or np.isscalar(window):
+        import scipy.signal  # 0.1 s of import, only when an STFT is computed
+
+        try:
+            values = scipy.signal.get_window(window, win_length, fftbins=True)
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                f"window={window!r} is not a window scipy.signal.get_window knows "
+                f"({error}); pass a name such as 'hann', a tuple such as "
+                "('kaiser', 4.0), an array of win_length values or a callable."
+            ) from None
+    else:
+        values = window
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (win_length,):
+        raise ValueError(
+            f"window has shape {values.shape}; an array window needs "
+            f"win_length={win_length} values."
+        )
+    padded = np.zeros(n_fft)
+    start = (n_fft - win_length) // 2
+    padded[start : start + win_length] = values
+    return padded
 
 
 def _zero_extended(y: NDArray, first: int, last: int) -> NDArray:
@@ -224,7 +268,8 @@ class InverseSTFT:
         self.window = config.fft_window.astype(self.dtype)
         window_sq = self._overlap_add_constant(config.fft_window**2)
         self.window_sum = self._trim(window_sq.astype(self.dtype))
-        self.nonzero = self.window_sum > librosa.util.tiny(self.window_sum)
+        # librosa.util.tiny: the smallest normal number of the output's precision
+        self.nonzero = self.window_sum > np.finfo(self.dtype).tiny
 
     def _segments(self) -> Iterator[tuple[int, slice]]:
         """``(j, samples of frame segment j)`` for each overlapping segment."""

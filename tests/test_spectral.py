@@ -107,3 +107,51 @@ def test_mel_filterbank_is_librosas(sr, n_fft, n_mels):
     expected = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
     filters = mel_filterbank(sr, n_fft // 2 + 1, n_mels)
     np.testing.assert_allclose(filters, expected, rtol=0, atol=1e-7 * expected.max())
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        "hann",
+        "hamming",
+        "blackman",
+        "boxcar",
+        "triang",
+        ("kaiser", 4.0),
+        6.0,  # a number: Kaiser's beta
+        ("gaussian", 100.0),
+        ("tukey", 0.25),
+    ],
+)
+@pytest.mark.parametrize("n_fft, win_length", [(1024, 1024), (1024, 801), (512, 300)])
+def test_fft_window_is_librosas(window, n_fft, win_length):
+    expected = librosa.util.pad_center(
+        librosa.filters.get_window(window, win_length, fftbins=True), size=n_fft
+    )
+    config = STFTConfig.resolve(n_fft, None, win_length, window, True)
+    np.testing.assert_array_equal(config.fft_window, expected)
+
+
+def test_fft_window_from_an_array_or_a_callable_is_librosas():
+    import scipy.signal
+
+    for window in (np.linspace(0.0, 1.0, 300), scipy.signal.windows.cosine):
+        expected = librosa.util.pad_center(
+            librosa.filters.get_window(window, 300, fftbins=True), size=512
+        )
+        config = STFTConfig.resolve(512, None, 300, window, True)
+        np.testing.assert_array_equal(config.fft_window, expected)
+
+
+@pytest.mark.parametrize(
+    "window, win_length, message",
+    [
+        ("no-such-window", 256, "not a window scipy.signal.get_window knows"),
+        (np.ones(100), 256, "an array window needs win_length=256"),
+        ("hann", 1024, "win_length=1024 is longer than n_fft=512"),
+    ],
+)
+def test_bad_window_is_a_clear_error(window, win_length, message):
+    config = STFTConfig.resolve(512, None, win_length, window, True)
+    with pytest.raises(ValueError, match=message):
+        config.stft(np.zeros(2048))
