@@ -38,6 +38,13 @@ from ._parallel import _blas_threads, _ordered_map
 # masked spectrum, inverse FFT) stay a few tens of MB however long the audio.
 BLOCK_BYTES = 4 * 2**20
 
+# A mixture STFT up to this size (3 minutes of 44.1 kHz stereo at n_fft=4096
+# in complex64) is kept whole once computed, so that resynthesis does not
+# recompute its blocks once per source: 7 sources cost 8 forward FFTs of the
+# mixture otherwise, as many as the 7 inverse ones. Beyond, memory stays
+# bounded and the blocks are recomputed.
+STORED_STFT_BYTES = 256 * 2**20
+
 
 def block_frames(n_channels: int, n_bins: int, itemsize: int) -> int:
     """Frames per block so that one block of spectra is about BLOCK_BYTES."""
@@ -184,10 +191,11 @@ def _zero_extended(y: NDArray, first: int, last: int) -> NDArray:
 class MixtureSTFT:
     """The STFT of one waveform, computed block by block of frames on demand.
 
-    Resynthesis asks for each block of the mixture's STFT once per source
-    instead of keeping the whole STFT: for a long recording that is the
-    largest array saved (complex64, twice the magnitude), for one forward FFT
-    per block per source.
+    Resynthesis asks for each block of the mixture's STFT once per source.
+    After :meth:`whole` has computed every block, they are kept if the whole
+    STFT fits ``STORED_STFT_BYTES``; for a longer recording they are
+    recomputed (the largest array saved, complex64, twice the magnitude, for
+    one forward FFT per block per source).
     """
 
     def __init__(self, config: STFTConfig, y: NDArray):
@@ -200,6 +208,7 @@ class MixtureSTFT:
         self.shape = y.shape[:-1] + (config.n_frames(y.shape[-1]), config.n_bins)
         n_channels = int(np.prod(y.shape[:-1]))
         self.step = block_frames(n_channels, config.n_bins, self.dtype.itemsize)
+        self.stored = None
 
     @property
     def starts(self) -> range:
@@ -209,6 +218,10 @@ class MixtureSTFT:
     def block(self, start: int, stop: int, workers: int = 1) -> NDArray:
         """Frames ``start`` to ``stop`` (clipped to the last frame)."""
         stop = min(stop, self.shape[-2])
+        if self.stored is not None and start % self.step == 0:
+            stored = self.stored[start // self.step]
+            if stop - start <= stored.shape[-2]:
+                return stored[..., : stop - start, :]
         hop, n_fft = self.config.hop_length, self.config.n_fft
         first = start * hop - self.offset
         last = (stop - 1) * hop - self.offset + n_fft
@@ -221,6 +234,12 @@ class MixtureSTFT:
         never exists as a complex array), filled block by block."""
         dtype = self.dtype if transform is None else self.real
         out = np.empty(self.shape, dtype=dtype)
+        store = (
+            self.stored is None
+            and transform is not None
+            and np.prod(self.shape) * self.dtype.itemsize <= STORED_STFT_BYTES
+        )
+        stored = []
         # the BLAS thread budget: joblib workers limit it, so the FFTs do not
         # oversubscribe the cores
         workers = _blas_threads()
@@ -230,6 +249,10 @@ class MixtureSTFT:
             out[..., start:stop, :] = (
                 spectra if transform is None else transform(spectra)
             )
+            if store:
+                stored.append(spectra)  # the FFT's own output: no copy
+        if store:
+            self.stored = stored
         return out
 
 

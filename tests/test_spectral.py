@@ -155,3 +155,31 @@ def test_bad_window_is_a_clear_error(window, win_length, message):
     config = STFTConfig.resolve(512, None, win_length, window, True)
     with pytest.raises(ValueError, match=message):
         config.stft(np.zeros(2048))
+
+
+@pytest.mark.parametrize("stored_bytes", [0, 2**30])
+def test_resynthesis_reuses_the_stored_mixture_stft(stored_bytes, monkeypatch):
+    """Within STORED_STFT_BYTES the mixture's blocks are computed once, for
+    the magnitude, not again for each source; beyond it, once per source.
+    The sources are the same either way and sum to the mixture."""
+    monkeypatch.setattr(_spectral, "STORED_STFT_BYTES", stored_bytes)
+    monkeypatch.setattr(_spectral, "BLOCK_BYTES", 40 * 1025 * 16)
+    forward_calls = []
+    rfft = _spectral.scipy.fft.rfft
+
+    def counted_rfft(*args, **kwargs):
+        forward_calls.append(1)
+        return rfft(*args, **kwargs)
+
+    monkeypatch.setattr(_spectral.scipy.fft, "rfft", counted_rfft)
+    from skl_sepnmf import SNPA, SpectrogramSeparator
+
+    y = _signal(2, 30000, np.float32)
+    separator = SpectrogramSeparator(SNPA(4), n_fft=2048, power=1)
+    sources = separator.fit_transform(y[None])[0]
+    n_blocks = -(-separator.stft_.n_frames(y.shape[-1]) // 40)
+    assert n_blocks > 1
+    expected = n_blocks * (1 if stored_bytes else 1 + sources.shape[0])
+    assert len(forward_calls) == expected
+    scale = np.abs(y).max()
+    np.testing.assert_allclose(sources.sum(axis=0), y, rtol=0, atol=1e-6 * scale)
