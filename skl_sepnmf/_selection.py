@@ -336,7 +336,7 @@ class _FrameGram:
         # 1-Lipschitz: sum_i of that bounds the float32 error of frame j's
         # score before its 1 / ||x_j|| (the factor 2 covers the float64
         # arithmetic around it).
-        absolute = np.abs(Xs)
+        absolute = Xs if Xs.min() >= 0 else np.abs(Xs)  # frames are nonnegative
         unit = np.finfo(np.float32).eps / 2
         self.row_error = 2 * (m + 2) * unit * (absolute @ absolute.sum(axis=0))
 
