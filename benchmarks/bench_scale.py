@@ -14,11 +14,11 @@ Three tables, saved with the machine's description under benchmarks/results/:
    process per run, figure included) on 1, 2, 5 and 10-minute stereo WAV files:
    time and peak resident memory (``VmHWM`` of that process), and a
    least-squares line through them (growth per minute, largest deviation).
-3. **GreedySNPA** (rank 7, defaults) on the magnitude frames of 1, 3 and 10
-   minutes of 44.1 kHz mono audio (n_fft=4096, hop 1024), one process each:
-   fit time and peak resident memory. Its score needs the n x n frame Gram
-   matrix: kept whole up to ``GRAM_CACHE_BYTES`` (2 GiB, 16,384 frames),
-   recomputed in row blocks at every pick beyond.
+3. **GreedySNPA** (rank 7, defaults) on the magnitude frames of 1, 3, 10 and
+   30 minutes of 44.1 kHz mono audio (n_fft=4096, hop 1024), one process each:
+   fit time, peak resident memory and the path its n x n frame Gram matrix
+   took (:func:`skl_sepnmf._selection.plan_gram`: float64 or float32 in
+   memory within the default budget, blockwise beyond).
 
 Audio: the seven seed recordings (44.1 kHz stereo, 16 s each), each circularly
 shifted by its own random offset on every 16-second repeat, summed and scaled
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+import scipy.fft
 import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
@@ -48,7 +50,6 @@ sys.path.insert(0, str(HERE))
 from bench_factorization import machine, timed  # noqa: E402
 
 from skl_sepnmf import SNPA, SpectrogramSeparator  # noqa: E402
-from skl_sepnmf._selection import GRAM_CACHE_BYTES  # noqa: E402
 from skl_sepnmf.datasets import SEED_SOURCES  # noqa: E402
 
 DATA = HERE.parent.parent / "shared" / "data"
@@ -86,13 +87,20 @@ print("PROBE", 0, 0.0, peak_kib())
 _GREEDY_PROBE = (
     _PEAK
     + """
-import sys, time
+import json, sys, time, warnings
 import numpy as np
 from skl_sepnmf import GreedySNPA
+from skl_sepnmf._selection import gram_budget_bytes, plan_gram
 frames = np.load(sys.argv[1])
+plan = plan_gram(frames.shape[0], gram_budget_bytes(None))
 start = time.perf_counter()
-estimator = GreedySNPA(n_components=int(sys.argv[2])).fit(frames)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    estimator = GreedySNPA(n_components=int(sys.argv[2])).fit(frames)
 seconds = time.perf_counter() - start
+notes = [str(w.message) for w in caught if "Gram matrix" in str(w.message)]
+print("PLAN", json.dumps({"path": plan.path, "gram_bytes": plan.gram_bytes,
+                          "cached_rows": plan.cached_rows, "warning": notes}))
 print("PROBE", estimator.n_components_, seconds, peak_kib())
 """
 )
@@ -137,6 +145,23 @@ def notebook_pipeline(y: np.ndarray) -> np.ndarray:
     )
 
 
+def fft_floor(y: np.ndarray, n_sources: int, stft_config) -> float:
+    """Seconds of the FFTs any STFT-masking separation of y must compute: one
+    forward STFT of every channel, one inverse FFT per source and channel, with
+    scipy.fft on every core, and nothing else (no factorization, no masks, no
+    overlap-add)."""
+    n_fft, hop = stft_config.n_fft, stft_config.hop_length
+    window = stft_config.fft_window.astype(y.dtype)
+    start = time.perf_counter()
+    for channel in y:
+        padded = np.pad(channel, n_fft // 2)
+        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+        spectra = scipy.fft.rfft(frames * window, axis=-1, workers=-1)
+        for _ in range(n_sources):
+            scipy.fft.irfft(spectra, n=n_fft, axis=-1, workers=-1)
+    return time.perf_counter() - start
+
+
 def end_to_end(seconds: float, repeats: int) -> list[dict]:
     y = seed_track(seconds)
     # power 1: the same ratio masks as the straightforward pipeline's
@@ -158,6 +183,9 @@ def end_to_end(seconds: float, repeats: int) -> list[dict]:
     rows = []
     ours, sources = timed(lambda: separator.fit_transform(y[None])[0], repeats)
     theirs, reference = timed(lambda: notebook_pipeline(y), repeats)
+    floor = statistics.median(
+        fft_floor(y, RANK, separator.stft_) for _ in range(repeats)
+    )
     start = time.perf_counter()
     middle = streamed()
     factorize, resynthesize = middle - start, time.perf_counter() - middle
@@ -174,9 +202,22 @@ def end_to_end(seconds: float, repeats: int) -> list[dict]:
                 "seconds": seconds_taken,
                 "real_time_factor": seconds / seconds_taken,
                 "ratio": seconds_taken / ours,
+                "floor_ratio": seconds_taken / floor,
                 "max_abs(sum of sources - mixture)": error,
+                "relative(sum of sources - mixture)": error / float(np.abs(y).max()),
             }
         )
+    rows.append(
+        {
+            "pipeline": "FFT floor: scipy.fft forward STFT of each channel, "
+            "inverse FFT per source and channel",
+            "audio_seconds": seconds,
+            "seconds": floor,
+            "real_time_factor": seconds / floor,
+            "ratio": floor / ours,
+            "floor_ratio": 1.0,
+        }
+    )
     rows.append(
         {
             "pipeline": "skl_sepnmf separate(): factorize | resynthesize (one run)",
@@ -190,6 +231,11 @@ def end_to_end(seconds: float, repeats: int) -> list[dict]:
 
 def _probe(code: str, *argv: str) -> tuple[int, float, int, float]:
     """(result, seconds inside, peak RSS KiB, wall seconds of the process)."""
+    return _probe_lines(code, *argv)[:4]
+
+
+def _probe_lines(code: str, *argv: str):
+    """:func:`_probe`'s figures, and the child's whole standard output."""
     start = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, "-c", code, *argv],
@@ -200,7 +246,7 @@ def _probe(code: str, *argv: str) -> tuple[int, float, int, float]:
     wall = time.perf_counter() - start
     line = next(ln for ln in completed.stdout.splitlines() if ln.startswith("PROBE"))
     _, result, seconds, peak = line.split()
-    return int(result), float(seconds), int(peak), wall
+    return int(result), float(seconds), int(peak), wall, completed.stdout
 
 
 def _line_fit(x, y) -> dict:
@@ -266,19 +312,30 @@ def greedy_growth(minutes_list, folder: Path) -> list[dict]:
         np.save(path, frames)
         n = frames.shape[0]
         del frames
-        selected, seconds, peak, _ = _probe(_GREEDY_PROBE, str(path), str(RANK))
+        selected, seconds, peak, _, out = _probe_lines(
+            _GREEDY_PROBE, str(path), str(RANK)
+        )
+        plan = json.loads(
+            next(ln for ln in out.splitlines() if ln.startswith("PLAN"))[5:]
+        )
         rows.append(
             {
                 "minutes": minutes,
                 "frames": n,
-                "gram": "cached" if n * n * 8 <= GRAM_CACHE_BYTES else "blockwise",
-                "gram_gib": n * n * 8 / 1024**3,
+                "gram": plan["path"],
+                "gram_kept_gib": plan["gram_bytes"] / 1024**3,
+                "cached_rows": plan["cached_rows"],
+                "warning": plan["warning"],
                 "seconds": seconds,
                 "peak_rss_mib": peak / 1024,
                 "selected": selected,
             }
         )
-        print(f"  GreedySNPA {minutes:>4} min ({n} frames): {seconds:8.2f} s")
+        print(
+            f"  GreedySNPA {minutes:>4} min ({n} frames, {plan['path']}): "
+            f"{seconds:8.2f} s, {peak / 1024:7.0f} MiB",
+            flush=True,
+        )
         path.unlink()
     return rows
 
@@ -292,19 +349,28 @@ def markdown(results, info, repeats) -> str:
         "n_fft=4096",
         "",
         f"Median of {repeats} runs of each, in the same run; ratio = that time / "
-        "this package's; real-time factor = audio seconds / wall seconds. The last "
-        "column checks that the soft-masked sources sum to the mixture.",
+        "this package's; / floor = that time / the FFT floor's (the FFTs alone: "
+        "a forward STFT of each channel and an inverse FFT per source and "
+        "channel, scipy.fft on every core); real-time factor = audio seconds / "
+        "wall seconds. The last column checks that the soft-masked sources sum "
+        "to the mixture (max abs difference, relative to the mixture's peak).",
         "",
-        "| pipeline | seconds | real-time factor | ratio | max abs(sum - mix) |",
-        "|---|---:|---:|---:|---:|",
+        "| pipeline | seconds | real-time factor | ratio | / floor | sum - mix |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for row in e2e[:2]:
+    timed_rows = [row for row in e2e if "split" not in row]
+    for row in timed_rows:
+        floor_ratio = row.get("floor_ratio")
+        relative = row.get("relative(sum of sources - mixture)")
         lines.append(
             f"| {row['pipeline']} | {row['seconds']:.2f} | "
             f"{row['real_time_factor']:.0f}x | {row['ratio']:.1f}x | "
-            f"{row['max_abs(sum of sources - mixture)']:.1e} |"
+            + ("" if floor_ratio is None else f"{floor_ratio:.1f}x")
+            + " | "
+            + ("" if relative is None else f"{relative:.1e}")
+            + " |"
         )
-    split = e2e[2]["split"]
+    split = next(row for row in e2e if "split" in row)["split"]
     lines += [
         "",
         f"Where the time goes (one run of `separate()`): STFT + factorization + "
@@ -340,18 +406,26 @@ def markdown(results, info, repeats) -> str:
         "## GreedySNPA (rank 7, refinement='full') on 44.1 kHz mono frames",
         "",
         "One fresh process per size; seconds = fit only; peak RSS includes the "
-        "float32 frames loaded from disk. The n x n Gram matrix is kept whole up to "
-        "2 GiB and recomputed in row blocks at every pick beyond.",
+        "float32 frames loaded from disk. The Gram path: the n x n frame Gram "
+        "matrix kept whole in float64 (up to 8,192 frames) or float32 (beyond; "
+        "near-best scores re-scored in float64) when it fits the default budget "
+        "(half the memory available at fit time), else `blockwise` (the rows "
+        "that do not fit recomputed at every pick, after an EfficiencyWarning "
+        "with the expected time).",
         "",
-        "| minutes | frames | Gram (n x n float64) | seconds | peak RSS (MiB) |",
+        "| minutes | frames | Gram path, memory kept | seconds | peak RSS (MiB) |",
         "|---:|---:|---|---:|---:|",
     ]
     for row in greedy:
+        kept = row.get("gram_kept_gib", row.get("gram_gib"))
         lines.append(
             f"| {row['minutes']} | {row['frames']} | {row['gram']}, "
-            f"{row['gram_gib']:.2f} GiB | {row['seconds']:.2f} | "
+            f"{kept:.2f} GiB | {row['seconds']:.2f} | "
             f"{row['peak_rss_mib']:.0f} |"
         )
+    for row in greedy:
+        for note in row.get("warning", []):
+            lines += ["", f"{row['minutes']} minutes, the warning: {note}"]
     lines += ["", "Machine:", ""]
     lines += [f"- {key}: {value}" for key, value in info.items()]
     return "\n".join(lines) + "\n"
@@ -369,6 +443,13 @@ def main():
         default=",".join(PARTS),
         help="comma-separated subset of %(default)s; the others are kept from "
         "the saved scale.json (GreedySNPA on 10 minutes takes about 15 minutes)",
+    )
+    parser.add_argument(
+        "--greedy-minutes",
+        default="1,3,10,30",
+        help="sizes of the GreedySNPA table (default %(default)s; 30 minutes "
+        "takes the blockwise path on a 24 GiB machine: see its warning's "
+        "estimate in a first run of 10)",
     )
     parser.add_argument("--output", type=Path, default=HERE / "results")
     args = parser.parse_args()
@@ -390,7 +471,14 @@ def main():
             results["cli"] = cli_growth(minutes, Path(folder))
         if "greedy" in parts:
             print("GreedySNPA", flush=True)
-            minutes = [0.5] if args.quick else [1, 3, 10]
+            minutes = (
+                [0.5]
+                if args.quick
+                else [
+                    float(m) if "." in m else int(m)
+                    for m in args.greedy_minutes.split(",")
+                ]
+            )
             results["greedy"] = greedy_growth(minutes, Path(folder))
     info = machine()
     table = markdown(results, info, args.repeats)

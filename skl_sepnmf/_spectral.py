@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from math import ceil
 
-import librosa
 import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
@@ -38,6 +37,13 @@ from ._parallel import _blas_threads, _ordered_map
 # block is negligible, small enough that a block's temporaries (model, mask,
 # masked spectrum, inverse FFT) stay a few tens of MB however long the audio.
 BLOCK_BYTES = 4 * 2**20
+
+# A mixture STFT up to this size (3 minutes of 44.1 kHz stereo at n_fft=4096
+# in complex64) is kept whole once computed, so that resynthesis does not
+# recompute its blocks once per source: 7 sources cost 8 forward FFTs of the
+# mixture otherwise, as many as the 7 inverse ones. Beyond, memory stays
+# bounded and the blocks are recomputed.
+STORED_STFT_BYTES = 256 * 2**20
 
 
 def block_frames(n_channels: int, n_bins: int, itemsize: int) -> int:
@@ -78,9 +84,15 @@ class STFTConfig:
 
     @cached_property
     def fft_window(self) -> NDArray[np.float64]:
-        """The analysis (and synthesis) window, zero-padded to ``n_fft``."""
-        window = librosa.filters.get_window(self.window, self.win_length, fftbins=True)
-        return librosa.util.pad_center(window, size=self.n_fft)
+        """The analysis (and synthesis) window, zero-padded to ``n_fft``.
+
+        ``librosa.util.pad_center(librosa.filters.get_window(window, win_length,
+        fftbins=True), size=n_fft)``, written with scipy.signal (which librosa
+        calls for named windows) because importing ``librosa.filters`` compiles
+        librosa's numba helpers: seconds on a fresh install, for an array that
+        takes microseconds.
+        """
+        return _fft_window(self.window, self.win_length, self.n_fft)
 
     def padded_length(self, n_times: int) -> int:
         """Samples the STFT sees: short signals are zero-padded to ``n_fft``."""
@@ -115,6 +127,9 @@ class STFTConfig:
 
     def griffinlim(self, magnitude, length, n_iter, random_state):
         """Griffin-Lim from a frames-major magnitude (librosa's algorithm)."""
+        # imported here: librosa's STFT compiles its numba helpers on import
+        import librosa
+
         return librosa.griffinlim(
             np.swapaxes(magnitude, -1, -2),
             n_iter=n_iter,
@@ -122,6 +137,42 @@ class STFTConfig:
             random_state=random_state,
             **self.librosa_kwargs,
         )
+
+
+def _fft_window(window, win_length: int, n_fft: int) -> NDArray[np.float64]:
+    """librosa's window rules (a callable, an array of length ``win_length``, or
+    a name / tuple / number for :func:`scipy.signal.get_window`, periodic),
+    centred in ``n_fft`` samples of zeros."""
+    if win_length > n_fft:
+        raise ValueError(
+            f"win_length={win_length} is longer than n_fft={n_fft}: the window "
+            "must fit in one FFT frame (use win_length <= n_fft)."
+        )
+    if callable(window):
+        values = window(win_length)
+    elif isinstance(window, (str, tuple)) or np.isscalar(window):
+        import scipy.signal  # 0.1 s of import, only when an STFT is computed
+
+        try:
+            values = scipy.signal.get_window(window, win_length, fftbins=True)
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                f"window={window!r} is not a window scipy.signal.get_window knows "
+                f"({error}); pass a name such as 'hann', a tuple such as "
+                "('kaiser', 4.0), an array of win_length values or a callable."
+            ) from None
+    else:
+        values = window
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (win_length,):
+        raise ValueError(
+            f"window has shape {values.shape}; an array window needs "
+            f"win_length={win_length} values."
+        )
+    padded = np.zeros(n_fft)
+    start = (n_fft - win_length) // 2
+    padded[start : start + win_length] = values
+    return padded
 
 
 def _zero_extended(y: NDArray, first: int, last: int) -> NDArray:
@@ -140,10 +191,11 @@ def _zero_extended(y: NDArray, first: int, last: int) -> NDArray:
 class MixtureSTFT:
     """The STFT of one waveform, computed block by block of frames on demand.
 
-    Resynthesis asks for each block of the mixture's STFT once per source
-    instead of keeping the whole STFT: for a long recording that is the
-    largest array saved (complex64, twice the magnitude), for one forward FFT
-    per block per source.
+    Resynthesis asks for each block of the mixture's STFT once per source.
+    After :meth:`whole` has computed every block, they are kept if the whole
+    STFT fits ``STORED_STFT_BYTES``; for a longer recording they are
+    recomputed (the largest array saved, complex64, twice the magnitude, for
+    one forward FFT per block per source).
     """
 
     def __init__(self, config: STFTConfig, y: NDArray):
@@ -156,6 +208,7 @@ class MixtureSTFT:
         self.shape = y.shape[:-1] + (config.n_frames(y.shape[-1]), config.n_bins)
         n_channels = int(np.prod(y.shape[:-1]))
         self.step = block_frames(n_channels, config.n_bins, self.dtype.itemsize)
+        self.stored = None
 
     @property
     def starts(self) -> range:
@@ -165,6 +218,10 @@ class MixtureSTFT:
     def block(self, start: int, stop: int, workers: int = 1) -> NDArray:
         """Frames ``start`` to ``stop`` (clipped to the last frame)."""
         stop = min(stop, self.shape[-2])
+        if self.stored is not None and start % self.step == 0:
+            stored = self.stored[start // self.step]
+            if stop - start <= stored.shape[-2]:
+                return stored[..., : stop - start, :]
         hop, n_fft = self.config.hop_length, self.config.n_fft
         first = start * hop - self.offset
         last = (stop - 1) * hop - self.offset + n_fft
@@ -177,6 +234,12 @@ class MixtureSTFT:
         never exists as a complex array), filled block by block."""
         dtype = self.dtype if transform is None else self.real
         out = np.empty(self.shape, dtype=dtype)
+        store = (
+            self.stored is None
+            and transform is not None
+            and np.prod(self.shape) * self.dtype.itemsize <= STORED_STFT_BYTES
+        )
+        stored = []
         # the BLAS thread budget: joblib workers limit it, so the FFTs do not
         # oversubscribe the cores
         workers = _blas_threads()
@@ -186,6 +249,10 @@ class MixtureSTFT:
             out[..., start:stop, :] = (
                 spectra if transform is None else transform(spectra)
             )
+            if store:
+                stored.append(spectra)  # the FFT's own output: no copy
+        if store:
+            self.stored = stored
         return out
 
 
@@ -224,7 +291,8 @@ class InverseSTFT:
         self.window = config.fft_window.astype(self.dtype)
         window_sq = self._overlap_add_constant(config.fft_window**2)
         self.window_sum = self._trim(window_sq.astype(self.dtype))
-        self.nonzero = self.window_sum > librosa.util.tiny(self.window_sum)
+        # librosa.util.tiny: the smallest normal number of the output's precision
+        self.nonzero = self.window_sum > np.finfo(self.dtype).tiny
 
     def _segments(self) -> Iterator[tuple[int, slice]]:
         """``(j, samples of frame segment j)`` for each overlapping segment."""

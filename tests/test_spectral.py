@@ -107,3 +107,79 @@ def test_mel_filterbank_is_librosas(sr, n_fft, n_mels):
     expected = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
     filters = mel_filterbank(sr, n_fft // 2 + 1, n_mels)
     np.testing.assert_allclose(filters, expected, rtol=0, atol=1e-7 * expected.max())
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        "hann",
+        "hamming",
+        "blackman",
+        "boxcar",
+        "triang",
+        ("kaiser", 4.0),
+        6.0,  # a number: Kaiser's beta
+        ("gaussian", 100.0),
+        ("tukey", 0.25),
+    ],
+)
+@pytest.mark.parametrize("n_fft, win_length", [(1024, 1024), (1024, 801), (512, 300)])
+def test_fft_window_is_librosas(window, n_fft, win_length):
+    expected = librosa.util.pad_center(
+        librosa.filters.get_window(window, win_length, fftbins=True), size=n_fft
+    )
+    config = STFTConfig.resolve(n_fft, None, win_length, window, True)
+    np.testing.assert_array_equal(config.fft_window, expected)
+
+
+def test_fft_window_from_an_array_or_a_callable_is_librosas():
+    import scipy.signal
+
+    for window in (np.linspace(0.0, 1.0, 300), scipy.signal.windows.cosine):
+        expected = librosa.util.pad_center(
+            librosa.filters.get_window(window, 300, fftbins=True), size=512
+        )
+        config = STFTConfig.resolve(512, None, 300, window, True)
+        np.testing.assert_array_equal(config.fft_window, expected)
+
+
+@pytest.mark.parametrize(
+    "window, win_length, message",
+    [
+        ("no-such-window", 256, "not a window scipy.signal.get_window knows"),
+        (np.ones(100), 256, "an array window needs win_length=256"),
+        ("hann", 1024, "win_length=1024 is longer than n_fft=512"),
+    ],
+)
+def test_bad_window_is_a_clear_error(window, win_length, message):
+    config = STFTConfig.resolve(512, None, win_length, window, True)
+    with pytest.raises(ValueError, match=message):
+        config.stft(np.zeros(2048))
+
+
+@pytest.mark.parametrize("stored_bytes", [0, 2**30])
+def test_resynthesis_reuses_the_stored_mixture_stft(stored_bytes, monkeypatch):
+    """Within STORED_STFT_BYTES the mixture's blocks are computed once, for
+    the magnitude, not again for each source; beyond it, once per source.
+    The sources are the same either way and sum to the mixture."""
+    monkeypatch.setattr(_spectral, "STORED_STFT_BYTES", stored_bytes)
+    monkeypatch.setattr(_spectral, "BLOCK_BYTES", 40 * 1025 * 16)
+    forward_calls = []
+    rfft = _spectral.scipy.fft.rfft
+
+    def counted_rfft(*args, **kwargs):
+        forward_calls.append(1)
+        return rfft(*args, **kwargs)
+
+    monkeypatch.setattr(_spectral.scipy.fft, "rfft", counted_rfft)
+    from skl_sepnmf import SNPA, SpectrogramSeparator
+
+    y = _signal(2, 30000, np.float32)
+    separator = SpectrogramSeparator(SNPA(4), n_fft=2048, power=1)
+    sources = separator.fit_transform(y[None])[0]
+    n_blocks = -(-separator.stft_.n_frames(y.shape[-1]) // 40)
+    assert n_blocks > 1
+    expected = n_blocks * (1 if stored_bytes else 1 + sources.shape[0])
+    assert len(forward_calls) == expected
+    scale = np.abs(y).max()
+    np.testing.assert_allclose(sources.sum(axis=0), y, rtol=0, atol=1e-6 * scale)
