@@ -44,32 +44,69 @@ class BlockModels:
         members = self.groups[k]
         return self.activations[..., members] @ self.components[members]
 
-    def powered_total(self, power: float) -> NDArray:
-        """``sum_j V_j ** power``, a new array."""
-        if power == 1:
-            # one product over all the components instead of one per source
-            members = np.concatenate(self.groups)
-            return self.activations[..., members] @ self.components[members]
-        total = self.model(0) ** power
+    def total(self) -> NDArray:
+        """``sum_j V_j``: one product over all the components, a new array."""
+        members = np.concatenate(self.groups)
+        return self.activations[..., members] @ self.components[members]
+
+    def largest(self) -> NDArray:
+        """``max_j V_j`` per bin, a new array."""
+        best = self.model(0)
         for k in range(1, len(self)):
-            total += self.model(k) ** power
-        return total
+            np.maximum(best, self.model(k), out=best)
+        return best
+
+
+def _safe_power(n_sources: int, dtype) -> float:
+    """The largest power for which the models divided by their sum can be raised
+    to it without losing the mask (the ``sum``-normalized soft mask).
+
+    With ``r_j = V_j / sum_i V_i``, the largest ``r_j`` is at least
+    ``1 / n_sources``; while ``(1 / n_sources) ** power`` stays 1e8 above the
+    smallest normal number, every term that underflows to zero is below the
+    precision of the largest one, so the ratios are exact to rounding.
+    """
+    if n_sources <= 1:
+        return np.inf
+    headroom = -np.log10(np.finfo(dtype).tiny) - 8
+    return headroom / np.log10(n_sources)
 
 
 def soft_mask(models: BlockModels, k: int, mixture: NDArray, power: float):
     """``V_k^p / sum_j V_j^p`` times the mixture STFT (ratio, Wiener-like).
 
-    A tiny constant ``eps`` is added as ``(V_k^p + eps) / (sum_j V_j^p + n eps)``:
-    the masks still sum to one, and where every model is zero the bin is shared
-    equally, so the sources sum to the mixture exactly.
+    The ratio is computed on normalized models, never on ``V^p`` itself, which
+    overflows (``V > 3.4e38 ** (1 / p)`` in float32: at ``p = 24`` already for
+    magnitudes above 40) or underflows (quiet bins at large ``p``) and gave nan
+    or equal shares. The models are divided by their sum per bin (one extra
+    product, the cheap fused one), or, for powers beyond :func:`_safe_power`
+    (about 60 for 4 sources in float32), by their largest value per bin (a
+    second pass over the sources), so that the largest term is 1: the mask is
+    exact to rounding for any power up to ``inf``, where it becomes a binary
+    mask sharing ties equally. Where every model is zero the bin is shared
+    equally, so the masks sum to one and the sources sum to the mixture.
     """
     ratio = models.model(k)
-    eps = np.finfo(ratio.dtype).tiny
-    if power != 1:
-        ratio **= power
-    ratio += eps
-    total = models.powered_total(power)
-    total += len(models) * eps
+    if power == 1 or power <= _safe_power(len(models), ratio.dtype):
+        scale = models.total()
+    else:
+        scale = models.largest()
+    empty = scale == 0
+    scale[empty] = 1
+    ratio /= scale
+    if power == 1:
+        ratio[empty] = 1 / len(models)  # every model is zero: an equal share
+        return ratio * mixture
+    ratio[empty] = 1
+    ratio **= power
+    total = ratio.copy()
+    for j in range(len(models)):
+        if j != k:
+            other = models.model(j)
+            other /= scale
+            other[empty] = 1
+            other **= power
+            total += other
     ratio /= total
     return ratio * mixture
 
