@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from skl_sepnmf.batch import LOCK
 from skl_sepnmf.datasets import make_mixture
 from skl_sepnmf.io import load_audio, write_audio
 
@@ -149,12 +150,32 @@ def test_mask_and_grouping_choices_are_the_registry_keys():
         (("separate", "a.wav", "-o", "x", "--method", "pca"), "invalid choice"),
         (("separate", "a.wav", "-o", "x", "--solo", "violin:0-3"), "SOURCE=START-END"),
         (("separate", "a.wav", "-o", "x", "--solo", "violin=0-a"), "SOURCE=START-END"),
+        # issue 13 (13): these were reported once per file, after loading it
+        (("separate", "a.wav", "b.wav", "-o", "x", "--n-fft", "1"), "n_fft"),
+        (("separate", "a.wav", "b.wav", "-o", "x", "--power", "inf"), "finite"),
+        (
+            (
+                "separate",
+                "a.wav",
+                "b.wav",
+                "-o",
+                "x",
+                "--n-sources",
+                "4",
+                "--n-components",
+                "3",
+            ),
+            "--n-sources 4 is more than --n-components 3",
+        ),  # fmt: skip
+        (("separate", "a.wav", "b.wav", "-o", "x", "--hop-length", "4096"), "at most"),
     ],
 )
 def test_usage_errors_exit_2(args, message):
     result = run(*args)
     assert result.returncode == 2
     assert message in result.stderr
+    assert result.stderr.count("error") == 1  # once, not once per file
+    assert "a.wav" not in result.stderr  # before any file is read
 
 
 def test_version_and_help():
@@ -184,12 +205,13 @@ def test_a_rerun_resumes_an_interrupted_one(inputs, tmp_path):
     assert load_audio(out / "source_0.wav")[0].shape == (16000,)
 
 
-def test_an_unwritable_output_fails_that_input_only(inputs, tmp_path):
+def test_an_output_that_is_a_file_is_a_usage_error(inputs, tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the output folder should go")
     result = run("separate", inputs / "duet.wav", "-o", blocker, "-q")
-    assert result.returncode == 1
-    assert "not_a_folder" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2  # an option, refused before any input is read
+    assert "not_a_folder: exists and is not a folder" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_killed_run_leaves_only_complete_files_and_a_rerun_finishes(tmp_path):
@@ -225,8 +247,11 @@ def test_a_killed_run_leaves_only_complete_files_and_a_rerun_finishes(tmp_path):
         for source in folder.glob("source_*.wav"):
             y, _ = load_audio(source)  # every visible source file is complete
             assert y.shape == (320000,)
-        if not (folder / "summary.json").exists():
-            assert (folder / ".skl-sepnmf-incomplete").exists()
+            if not (folder / "summary.json").exists() and any(folder.iterdir()):
+                # sources or not, an unfinished folder is marked (or holds only
+                # the lock file of the killed process, which binds no one)
+                names = {p.name for p in folder.iterdir()}
+                assert ".skl-sepnmf-incomplete" in names or names == {LOCK}
     rerun = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert len(list(out.glob("*/summary.json"))) == 6
