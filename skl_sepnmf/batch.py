@@ -158,7 +158,8 @@ def output_folders(paths, out_dir) -> list[Path]:
     whose names coincide (compared case-insensitively, as on a case-insensitive
     file system) get their parent folders' names prepended, joined by ``-``,
     one more at a time until every name differs; inputs still alike (same
-    folder and name, different suffixes) keep their suffix. An input's folder
+    folder and name, different suffixes) are named with their suffix
+    (``song.wav``, ``song.flac``). An input's folder
     thus depends only on the names in its batch: the same command gives the
     same folders.
 
@@ -193,10 +194,12 @@ def output_folders(paths, out_dir) -> list[Path]:
     candidates = []
     for path in paths:
         parents = [p.name for p in path.parents if p.name]
-        names = [path.stem]
-        for depth in range(1, len(parents) + 1):
-            names.append("-".join([*reversed(parents[:depth]), path.stem]))
-        names.append("-".join([*reversed(parents), path.name]))
+        names = []
+        for last in (path.stem, path.name):  # the suffix only if it must
+            names += [
+                "-".join([*reversed(parents[:depth]), last])
+                for depth in range(len(parents) + 1)
+            ]
         candidates.append(names)
     level = [0] * len(paths)
     while True:
