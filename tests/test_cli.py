@@ -15,6 +15,8 @@ from skl_sepnmf.batch import LOCK
 from skl_sepnmf.datasets import make_mixture
 from skl_sepnmf.io import load_audio, write_audio
 
+from .conftest import DATA_DIR
+
 
 def run(*args, cwd=None):
     return subprocess.run(
@@ -289,3 +291,69 @@ def test_guided_separation_from_the_command_line(tmp_path):
     )
     assert late.returncode == 1
     assert "solo_segments[1][0]" in late.stderr and "ends after" in late.stderr
+
+
+@pytest.fixture(scope="module")
+def two_mixes(tmp_path_factory):
+    """1.5 s of two dev mixtures, each saved as <song>/mix.flac (same names)."""
+    dev = DATA_DIR / "dev"
+    if not (dev / "trio" / "mix.flac").exists():
+        pytest.skip(f"{dev} is absent")
+    folder = tmp_path_factory.mktemp("mixes")
+    paths = []
+    for song in ("trio", "chorale_bwv255"):
+        y, sr = load_audio(dev / song / "mix.flac")
+        (folder / song).mkdir()
+        paths.append(write_audio(folder / song / "mix.flac", y[: int(1.5 * sr)], sr))
+    return paths
+
+
+def test_inputs_of_the_same_name_in_parallel_keep_their_own_results(
+    two_mixes, tmp_path
+):
+    """Issue 13 (1): the second was "already separated", or overwrote the first."""
+    out = tmp_path / "o"
+    result = run("separate", *two_mixes, "-o", out, "--n-sources", "3",
+                 "--method", "snpa", "--n-fft", "512", "--jobs", "2",
+                 "--format", "flac")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for path, name in zip(two_mixes, ("trio-mix", "chorale_bwv255-mix"), strict=True):
+        assert f"{path} -> {out / name}: 3 sources" in result.stderr
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["input"] == str(path)
+        separated = sum(load_audio(out / name / s)[0] for s in summary["sources"])
+        np.testing.assert_allclose(separated, load_audio(path)[0], atol=2e-3)
+
+
+def test_two_commands_on_one_folder_never_mix_their_results(two_mixes, tmp_path):
+    """Issue 13 (6): two real processes on the same output folder at once."""
+    out = tmp_path / "o"
+    command = [sys.executable, "-m", "skl_sepnmf.cli", "separate", str(two_mixes[0]),
+               "-o", str(out), "--method", "snpa", "--n-fft", "512"]  # fmt: skip
+    first = subprocess.Popen(
+        [*command, "--n-components", "3"], stderr=subprocess.PIPE, text=True
+    )
+    second = subprocess.Popen(
+        [*command, "--n-components", "2"], stderr=subprocess.PIPE, text=True
+    )
+    errors = [p.communicate(timeout=300)[1] for p in (first, second)]
+    codes = [first.returncode, second.returncode]
+    assert "Traceback" not in "".join(errors)
+    assert 0 in codes, errors
+    for code, error in zip(codes, errors, strict=True):
+        if code:  # refused: busy, or done by the other with other options
+            assert "another process" in error or "other settings" in error, error
+    summary = json.loads((out / "mix" / "summary.json").read_text())
+    # one run's files only, and the summary of that run
+    assert sorted(p.name for p in (out / "mix").glob("source_*")) == summary["sources"]
+    assert not list((out / "mix").glob(".*"))  # no marker, lock or temporary left
+
+
+def test_the_demo_never_writes_over_a_users_file(tmp_path):
+    """Issue 13 (2): --demo replaced the user's own o/demo.wav."""
+    mine = tmp_path / "demo.wav"
+    mine.write_bytes(b"RIFF my own recording")
+    result = run("separate", "--demo", "-o", tmp_path, "-q")
+    assert result.returncode == 1
+    assert "demo.wav exists and is not the demo's mixture" in result.stderr
+    assert mine.read_bytes() == b"RIFF my own recording"
