@@ -152,32 +152,41 @@ def test_mask_and_grouping_choices_are_the_registry_keys():
         (("separate", "a.wav", "-o", "x", "--method", "pca"), "invalid choice"),
         (("separate", "a.wav", "-o", "x", "--solo", "violin:0-3"), "SOURCE=START-END"),
         (("separate", "a.wav", "-o", "x", "--solo", "violin=0-a"), "SOURCE=START-END"),
-        # issue 13 (13): these were reported once per file, after loading it
-        (("separate", "a.wav", "b.wav", "-o", "x", "--n-fft", "1"), "n_fft"),
-        (("separate", "a.wav", "b.wav", "-o", "x", "--power", "inf"), "finite"),
-        (
-            (
-                "separate",
-                "a.wav",
-                "b.wav",
-                "-o",
-                "x",
-                "--n-sources",
-                "4",
-                "--n-components",
-                "3",
-            ),
-            "--n-sources 4 is more than --n-components 3",
-        ),  # fmt: skip
-        (("separate", "a.wav", "b.wav", "-o", "x", "--hop-length", "4096"), "at most"),
     ],
 )
 def test_usage_errors_exit_2(args, message):
     result = run(*args)
     assert result.returncode == 2
     assert message in result.stderr
-    assert result.stderr.count("error") == 1  # once, not once per file
-    assert "a.wav" not in result.stderr  # before any file is read
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--n-fft", "1"], "n_fft"),
+        (["--n-fft", "2"], None),  # a hop of 1: valid (was a ZeroDivisionError)
+        (["--power", "inf"], "finite"),
+        (["--power", "nan"], "finite"),
+        (["--n-sources", "4", "--n-components", "3"], "--n-sources 4 is more than"),
+        (["--hop-length", "4096"], "at most win_length"),
+        (["--solo", "a=0-1", "--solo", "b=0.5-2"], "--solo"),
+    ],
+)
+def test_options_are_checked_once_before_any_file(options, message, capsys):
+    """Issue 13 (13): reported once per file, after loading it, exit 1."""
+    from skl_sepnmf.cli import main
+
+    try:
+        code = main(["separate", "a.wav", "b.wav", "-o", "x", "-q", *options])
+    except SystemExit as exit:  # argparse's own refusals
+        code = exit.code
+    errors = capsys.readouterr().err
+    if message is None:  # the option is valid: the missing files fail, each
+        assert code == 1 and "a.wav" in errors and "b.wav" in errors
+        return
+    assert code == 2 and message in errors
+    assert errors.count("error") == 1  # once, not once per file
+    assert "a.wav" not in errors  # before any file is read
 
 
 def test_version_and_help():
