@@ -366,3 +366,34 @@ def test_the_demo_never_writes_over_a_users_file(tmp_path):
     assert result.returncode == 1
     assert "demo.wav exists and is not the demo's mixture" in result.stderr
     assert mine.read_bytes() == b"RIFF my own recording"
+
+
+def test_evaluate_finds_the_mixture_by_one_rule_and_scores_silence_lowest(
+    tmp_path, capsys
+):
+    """Issue 13 (10, 11): a missing estimate gave a mean SI-SDR of 100; the
+    mixture is the file named mix in any case, and mixed_strings is a stem."""
+    from skl_sepnmf.cli import main
+
+    trio = DATA_DIR / "dev" / "trio"
+    if not trio.exists():
+        pytest.skip(f"{trio} is absent")
+    references, estimates = tmp_path / "refs", tmp_path / "est"
+    references.mkdir()
+    estimates.mkdir()
+    for source, name in (("piano", "viola"), ("strings", "mixed_strings")):
+        y, sr = load_audio(trio / f"{source}.flac")
+        write_audio(references / f"{name}.flac", y[:sr], sr)
+    mixture, _ = load_audio(trio / "mix.flac")
+    write_audio(references / "Mix.flac", mixture[:sr], sr)
+    write_audio(estimates / "source_0.wav", load_audio(references / "viola.flac")[0],
+                sr, subtype="FLOAT")  # fmt: skip
+    write_audio(estimates / "source_1.wav", np.zeros(sr), sr)  # a silent output
+    assert main(["evaluate", str(estimates), str(references), "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    rows = {row["reference"]: row for row in table["sources"]}
+    assert sorted(rows) == ["mixed_strings.flac", "viola.flac"]  # Mix.flac left out
+    assert rows["viola.flac"]["estimate"] == "source_0.wav"
+    assert rows["mixed_strings.flac"]["snr_db"] == -100.0
+    assert rows["mixed_strings.flac"]["si_sdr_db"] == -100.0
+    assert table["mean"]["si_sdr_db"] == 0.0  # (+100 - 100) / 2, was 100
