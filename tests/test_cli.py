@@ -366,6 +366,13 @@ def test_the_demo_never_writes_over_a_users_file(tmp_path):
     assert result.returncode == 1
     assert "demo.wav exists and is not the demo's mixture" in result.stderr
     assert mine.read_bytes() == b"RIFF my own recording"
+    from skl_sepnmf.cli import _demo_input
+
+    mine.unlink()
+    made = _demo_input(tmp_path)
+    written = made.stat().st_mtime_ns
+    assert _demo_input(tmp_path) == made  # its own file: reused, not rewritten
+    assert made.stat().st_mtime_ns == written
 
 
 def test_evaluate_finds_the_mixture_by_one_rule_and_scores_silence_lowest(
