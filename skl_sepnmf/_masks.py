@@ -57,57 +57,52 @@ class BlockModels:
         return best
 
 
-def _safe_power(n_sources: int, dtype) -> float:
-    """The largest power for which the models divided by their sum can be raised
-    to it without losing the mask (the ``sum``-normalized soft mask).
-
-    With ``r_j = V_j / sum_i V_i``, the largest ``r_j`` is at least
-    ``1 / n_sources``; while ``(1 / n_sources) ** power`` stays 1e8 above the
-    smallest normal number, every term that underflows to zero is below the
-    precision of the largest one, so the ratios are exact to rounding.
-    """
-    if n_sources <= 1:
-        return np.inf
-    headroom = -np.log10(np.finfo(dtype).tiny) - 8
-    return headroom / np.log10(n_sources)
+# Up to this power the models are scaled by one bound per frame (no product);
+# beyond it, by their largest value per bin (a second pass over the sources).
+# With the bound, a bin 1e-9 below its frame's bound is 1e-18 after squaring,
+# far above float32's smallest normal number (1e-38): nothing underflows.
+BOUNDED_POWER = 2.0
 
 
 def soft_mask(models: BlockModels, k: int, mixture: NDArray, power: float):
     """``V_k^p / sum_j V_j^p`` times the mixture STFT (ratio, Wiener-like).
 
-    The ratio is computed on normalized models, never on ``V^p`` itself, which
+    The ratio is computed on scaled models, never on ``V^p`` itself, which
     overflows (``V > 3.4e38 ** (1 / p)`` in float32: at ``p = 24`` already for
-    magnitudes above 40) or underflows (quiet bins at large ``p``) and gave nan
-    or equal shares. The models are divided by their sum per bin (one extra
-    product, the cheap fused one), or, for powers beyond :func:`_safe_power`
-    (about 60 for 4 sources in float32), by their largest value per bin (a
-    second pass over the sources), so that the largest term is 1: the mask is
+    magnitudes above 40) or underflows (quiet bins at large ``p``), and gave
+    nan or equal shares. For ``power <= BOUNDED_POWER`` (the default 0.5
+    among them) the models are divided by a bound of each frame's largest
+    value, ``n_components * max(activations of the frame) * max(components)``
+    (no extra product); beyond it, by their largest value per bin, so that the
+    largest term is exactly 1 (one more pass over the sources): the mask is
     exact to rounding for any power up to ``inf``, where it becomes a binary
-    mask sharing ties equally. Where every model is zero the bin is shared
-    equally, so the masks sum to one and the sources sum to the mixture.
+    mask sharing ties equally. ``power=1`` is one product over all the
+    components. Where every model is zero the bin is shared equally, so the
+    masks sum to one and the sources sum to the mixture.
     """
     ratio = models.model(k)
-    if power == 1 or power <= _safe_power(len(models), ratio.dtype):
-        scale = models.total()
-    else:
-        scale = models.largest()
-    empty = scale == 0
-    scale[empty] = 1
-    ratio /= scale
     if power == 1:
-        ratio[empty] = 1 / len(models)  # every model is zero: an equal share
-        return ratio * mixture
-    ratio[empty] = 1
-    ratio **= power
-    total = ratio.copy()
-    for j in range(len(models)):
-        if j != k:
-            other = models.model(j)
-            other /= scale
-            other[empty] = 1
-            other **= power
-            total += other
+        total = models.total()
+    else:
+        if power <= BOUNDED_POWER:
+            scale = models.activations.max(axis=-1, keepdims=True, initial=0)
+            scale *= models.components.shape[0] * models.components.max(initial=0)
+        else:
+            scale = models.largest()
+        scale[scale == 0] = 1  # every model is zero there: any scale will do
+        ratio /= scale
+        ratio **= power
+        total = ratio.copy()
+        for j in range(len(models)):
+            if j != k:
+                other = models.model(j)
+                other /= scale
+                other **= power
+                total += other
+    empty = total == 0
+    total[empty] = 1
     ratio /= total
+    ratio[empty] = 1 / len(models)  # no model: an equal share
     return ratio * mixture
 
 
