@@ -361,8 +361,11 @@ def _demo_input(output: Path) -> Path:
             f"{demo} exists and is not the demo's mixture: it is left alone; "
             "remove it or choose another -o"
         )
-    output.mkdir(parents=True, exist_ok=True)
-    write_audio(demo, mixture, sr)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        write_audio(demo, mixture, sr)
+    except OSError as error:
+        raise InputError(f"{demo}: cannot be written ({error.strerror})") from None
     return demo
 
 
