@@ -734,8 +734,16 @@ def _output_folder(out: Path):
 
 @contextlib.contextmanager
 def _locked(out: Path):
-    """Hold ``out / LOCK`` (``fcntl.flock``) or raise FolderBusyError."""
-    import fcntl
+    """Hold ``out / LOCK`` (``fcntl.flock``) or raise FolderBusyError.
+
+    Without ``fcntl`` (Windows) folders are not locked: run one process per
+    output folder there.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
 
     lock = out / LOCK
     while True:
