@@ -353,7 +353,7 @@ def atomic_write(path, *, overwrite=False) -> Iterator[Path]:
 
     Examples
     --------
-    >>> import secrets
+    >>> import tempfile
     >>> from pathlib import Path
     >>> from skl_sepnmf.io import atomic_write
     >>> with tempfile.TemporaryDirectory() as folder:
