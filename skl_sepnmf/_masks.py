@@ -44,33 +44,65 @@ class BlockModels:
         members = self.groups[k]
         return self.activations[..., members] @ self.components[members]
 
-    def powered_total(self, power: float) -> NDArray:
-        """``sum_j V_j ** power``, a new array."""
-        if power == 1:
-            # one product over all the components instead of one per source
-            members = np.concatenate(self.groups)
-            return self.activations[..., members] @ self.components[members]
-        total = self.model(0) ** power
+    def total(self) -> NDArray:
+        """``sum_j V_j``: one product over all the components, a new array."""
+        members = np.concatenate(self.groups)
+        return self.activations[..., members] @ self.components[members]
+
+    def largest(self) -> NDArray:
+        """``max_j V_j`` per bin, a new array."""
+        best = self.model(0)
         for k in range(1, len(self)):
-            total += self.model(k) ** power
-        return total
+            np.maximum(best, self.model(k), out=best)
+        return best
+
+
+# Up to this power the models are scaled by one bound per frame (no product);
+# beyond it, by their largest value per bin (a second pass over the sources).
+# With the bound, a bin 1e-9 below its frame's bound is 1e-18 after squaring,
+# far above float32's smallest normal number (1e-38): nothing underflows.
+BOUNDED_POWER = 2.0
 
 
 def soft_mask(models: BlockModels, k: int, mixture: NDArray, power: float):
     """``V_k^p / sum_j V_j^p`` times the mixture STFT (ratio, Wiener-like).
 
-    A tiny constant ``eps`` is added as ``(V_k^p + eps) / (sum_j V_j^p + n eps)``:
-    the masks still sum to one, and where every model is zero the bin is shared
-    equally, so the sources sum to the mixture exactly.
+    The ratio is computed on scaled models, never on ``V^p`` itself, which
+    overflows (``V > 3.4e38 ** (1 / p)`` in float32: at ``p = 24`` already for
+    magnitudes above 40) or underflows (quiet bins at large ``p``), and gave
+    nan or equal shares. For ``power <= BOUNDED_POWER`` (the default 0.5
+    among them) the models are divided by a bound of each frame's largest
+    value, ``n_components * max(activations of the frame) * max(components)``
+    (no extra product); beyond it, by their largest value per bin, so that the
+    largest term is exactly 1 (one more pass over the sources): the mask is
+    exact to rounding for any power up to ``inf``, where it becomes a binary
+    mask sharing ties equally. ``power=1`` is one product over all the
+    components. Where every model is zero the bin is shared equally, so the
+    masks sum to one and the sources sum to the mixture.
     """
     ratio = models.model(k)
-    eps = np.finfo(ratio.dtype).tiny
-    if power != 1:
+    if power == 1:
+        total = models.total()
+    else:
+        if power <= BOUNDED_POWER:
+            scale = models.activations.max(axis=-1, keepdims=True, initial=0)
+            scale *= models.components.shape[0] * models.components.max(initial=0)
+        else:
+            scale = models.largest()
+        scale[scale == 0] = 1  # every model is zero there: any scale will do
+        ratio /= scale
         ratio **= power
-    ratio += eps
-    total = models.powered_total(power)
-    total += len(models) * eps
+        total = ratio.copy()
+        for j in range(len(models)):
+            if j != k:
+                other = models.model(j)
+                other /= scale
+                other **= power
+                total += other
+    empty = total == 0
+    total[empty] = 1
     ratio /= total
+    ratio[empty] = 1 / len(models)  # no model: an equal share
     return ratio * mixture
 
 

@@ -16,11 +16,9 @@ import os
 from pathlib import Path
 from urllib.request import pathname2url
 
-from .batch import SUMMARY
+from .batch import REPORT, SCORES, SUMMARY
 from .io import atomic_write
 
-REPORT = "report.html"
-SCORES = "scores.json"
 # what browsers are told each file is (<source type=...>)
 AUDIO_TYPES = {
     ".wav": "audio/wav",

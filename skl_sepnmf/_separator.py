@@ -115,14 +115,17 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         TimbreClustering 3.18 dB). Without
         ``n_sources``: ``SNPA(n_components=8)``, one output per selected frame.
         Its parameters are searchable as ``estimator__n_components`` and so
-        on once an estimator is given.
+        on: setting one while ``estimator`` is None first replaces None by
+        that default (:func:`default_nmf` with ``n_sources``, else
+        ``SNPA(n_components=8)``), so ``GridSearchCV`` can search them.
 
     n_fft : int, default=2048
         FFT size in samples: 2048 samples is 93 ms at 22050 Hz. Longer windows
         resolve close partials better and smear onsets more.
 
     hop_length : int, default=None
-        Samples between frames; ``None`` is ``win_length // 4``.
+        Samples between frames, at most ``win_length`` (longer hops leave
+        samples in no frame); ``None`` is ``win_length // 4``, at least 1.
 
     win_length : int, default=None
         Window length; ``None`` is ``n_fft``.
@@ -335,6 +338,28 @@ default="timbre"
         self.sr = sr
         self.random_state = random_state
         self.n_jobs = n_jobs
+
+    def set_params(self, **params):
+        """Set parameters; ``estimator__*`` ones also while ``estimator`` is None.
+
+        With ``estimator=None``, nested parameters (``estimator__n_components``
+        ...) apply to the default estimator, which is then stored in
+        ``estimator``: the one the parameters given with them (``n_sources``)
+        select. Otherwise as :meth:`sklearn.base.BaseEstimator.set_params`.
+
+        Returns
+        -------
+        self : object
+        """
+        nested = {k: v for k, v in params.items() if k.startswith("estimator__")}
+        if not nested or params.get("estimator", self.estimator) is not None:
+            return super().set_params(**params)
+        super().set_params(**{k: v for k, v in params.items() if k not in nested})
+        if self._n_sources is None:
+            self.estimator = SNPA(n_components=DEFAULT_N_COMPONENTS)
+        else:
+            self.estimator = default_nmf()
+        return super().set_params(**nested)
 
     @property
     def _n_sources(self):

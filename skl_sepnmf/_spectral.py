@@ -64,7 +64,19 @@ class STFTConfig:
     @classmethod
     def resolve(cls, n_fft, hop_length, win_length, window, center):
         win_length = n_fft if win_length is None else win_length
-        hop_length = win_length // 4 if hop_length is None else hop_length
+        # at least 1: n_fft of 2 or 3 made the default hop 0 (ZeroDivisionError)
+        hop_length = max(1, win_length // 4) if hop_length is None else hop_length
+        if win_length > n_fft:
+            raise ValueError(
+                f"win_length ({win_length}) must be at most n_fft ({n_fft}): the "
+                "window is zero-padded to n_fft, never cut."
+            )
+        if hop_length > win_length:
+            raise ValueError(
+                f"hop_length ({hop_length}) must be at most win_length "
+                f"({win_length}): longer hops leave samples outside every frame, "
+                "which no source could contain (they would not sum to the mixture)."
+            )
         return cls(n_fft, hop_length, win_length, window, center)
 
     @property

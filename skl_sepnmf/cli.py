@@ -5,12 +5,13 @@ Argument parsing, progress and error reporting only: the work is done by
 :func:`skl_sepnmf.datasets.load_stems` and :mod:`skl_sepnmf.metrics`.
 
 Exit codes: 0 every input done, 1 some input failed (the others are still
-done), 2 usage error.
+done), 2 usage error: every option is checked once, before any file is read.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -35,7 +36,13 @@ from ._separator import (
     SpectrogramSeparator,
     default_nmf,
 )
-from .batch import InputError, OutputExistsError, output_folder, separate_file
+from .batch import (
+    InputError,
+    OutputExistsError,
+    OutputMismatchError,
+    output_folders,
+    separate_file,
+)
 from .datasets import load_stems, make_mixture, stem_files
 from .io import load_audio, write_audio
 from .metrics import separation_scores
@@ -114,8 +121,11 @@ def _parser():
         description=(
             "Separate each input into sources. For each input: "
             "DIR/<input name>/source_<k>.<format>, components.png (spectra and "
-            "activations) and summary.json. Inputs whose summary.json exists are "
-            "skipped (use --overwrite to redo them)."
+            "activations) and summary.json; inputs of the same name get their "
+            "parent folders' names too (DIR/<parent>-<name>). Inputs whose "
+            "summary.json records the same options and input are skipped; other "
+            "options or another input are refused (use --overwrite to redo them: "
+            "the old outputs are removed first)."
         ),
         epilog=SEPARATE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -337,8 +347,10 @@ def _solo_segments(pairs) -> dict:
 
 def _positive_float(text):
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not 0 < value < np.inf:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite positive number, got {text}"
+        )
     return value
 
 
@@ -408,6 +420,24 @@ def _configured(separator, args) -> SpectrogramSeparator:
     )
 
 
+class UsageError(Exception):
+    """A bad option, found before any file is read: exit 2."""
+
+
+def _checked_separator(args) -> SpectrogramSeparator:
+    """The separator of the options, every one checked once, before any file
+    is read (what does not depend on a file must not fail per file)."""
+    try:
+        separator = _separator(args)
+        separator._validate_params()
+        separator._resolved()  # STFT sizes, solo segments, grouping
+    except (InputError, ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    if args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"-o {args.output}: exists and is not a folder")
+    return separator
+
+
 def _separator(args) -> SpectrogramSeparator:
     solo_segments = list(_solo_segments(args.solo).values()) or None
     n_sources = args.n_sources or (len(solo_segments) if solo_segments else None)
@@ -451,7 +481,7 @@ def _headless_figures() -> None:
         os.environ["MPLBACKEND"] = "Agg"
 
 
-def _attempt(path, args, stage=None):
+def _attempt(path, folder, args, stage=None):
     """Separate one input; never raise: return (path, summary, error)."""
     try:
         recordings = _solo_recordings(args.solo_recording)
@@ -461,11 +491,13 @@ def _attempt(path, args, stage=None):
             separator = _separator(args)
         _headless_figures()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # NMF convergence, rank found below asked
+            # NMF convergence, rank found below asked: the summary records them
+            warnings.simplefilter("ignore")
             summary = separate_file(
                 path,
                 args.output,
                 separator,
+                folder=folder,
                 overwrite=args.overwrite,
                 audio_format=args.format,
                 stage=stage,
@@ -486,10 +518,13 @@ def _attempt(path, args, stage=None):
                 source_names=list(recordings) or None,
             )
         if args.report:
-            write_report(output_folder(path, args.output), mixture=path)
+            write_report(folder, mixture=path)
         return path, summary, None
+    except OutputMismatchError as error:
+        message = f"{error.reason}; use --overwrite to redo it, or another -o"
+        return path, None, f"{error.folder}: {message}"
     except OutputExistsError as error:
-        message = f"{', '.join(error.names)} exist(s); use --overwrite to replace"
+        message = f"{error.reason}; use --overwrite to replace"
         return path, None, f"{error.folder}: {message}"
     except InputError as error:
         return path, None, str(error)
@@ -499,14 +534,34 @@ def _attempt(path, args, stage=None):
         return path, None, f"{type(error).__name__}: {error}"
 
 
+def _demo_input(output: Path) -> Path:
+    """Write (or find) DIR/demo.wav; never over a file the demo did not make."""
+    import io
+
+    import soundfile as sf
+
+    mixture, _, sr = make_mixture(n_sources=3, random_state=0)
+    wanted = io.BytesIO()
+    sf.write(wanted, mixture, sr, format="WAV")
+    demo = output / f"{DEMO_NAME}.wav"
+    if demo.exists():
+        if demo.is_file() and demo.read_bytes() == wanted.getvalue():
+            return demo  # the demo's own, from an earlier run
+        raise InputError(
+            f"{demo} exists and is not the demo's mixture: it is left alone; "
+            "remove it or choose another -o"
+        )
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        write_audio(demo, mixture, sr)
+    except OSError as error:
+        raise InputError(f"{demo}: cannot be written ({error.strerror})") from None
+    return demo
+
+
 def _run_separate(args) -> int:
     files = list(args.files)
     if args.demo:
-        args.output.mkdir(parents=True, exist_ok=True)
-        mixture, _, sr = make_mixture(n_sources=3, random_state=0)
-        demo = args.output / f"{DEMO_NAME}.wav"
-        write_audio(demo, mixture, sr, overwrite=True)
-        files.insert(0, demo)
         if args.n_sources is None:
             args.n_sources = 3
         if args.method == DEFAULT_METHOD:
@@ -514,12 +569,17 @@ def _run_separate(args) -> int:
             # where SNPA picks one solo frame per instrument (14 dB) and the
             # many-note default does not (2 dB, benchmarks/results/quality.md)
             args.method = "snpa"
-    if not files:
-        print(
-            "skl-sepnmf separate: no input files (give FILES or --demo)",
-            file=sys.stderr,
-        )
-        return 2
+    _checked_separator(args)
+    if not files and not args.demo:
+        raise UsageError("no input files (give FILES or --demo)")
+    # the same file named twice is separated once
+    unique = {}
+    for path in files:
+        unique.setdefault(os.path.realpath(path), path)
+    files = list(unique.values())
+    if args.demo:
+        files.insert(0, _demo_input(args.output))
+    folders = dict(zip(files, output_folders(files, args.output), strict=True))
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
@@ -534,7 +594,9 @@ def _run_separate(args) -> int:
 
     failures = 0
     results = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-        delayed(_attempt)(path, args, show_stage(path) if args.jobs == 1 else None)
+        delayed(_attempt)(
+            path, folders[path], args, show_stage(path) if args.jobs == 1 else None
+        )
         for path in files
     )
     with bar:
@@ -543,10 +605,12 @@ def _run_separate(args) -> int:
             if error is not None:
                 failures += 1
                 tqdm.write(f"skl-sepnmf: {path}: {error}", file=sys.stderr)
-            elif not args.quiet:
+                continue
+            for message in summary.get("warnings", ()):
+                tqdm.write(f"skl-sepnmf: warning: {message}", file=sys.stderr)
+            if not args.quiet:
                 state = summary.get("skipped") or f"{len(summary['sources'])} sources"
-                folder = output_folder(path, args.output)
-                tqdm.write(f"{path} -> {folder}: {state}", file=sys.stderr)
+                tqdm.write(f"{path} -> {folders[path]}: {state}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -604,11 +668,19 @@ def _run_evaluate(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # file names that are not valid UTF-8 reach the messages as surrogates
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     try:
         if args.command == "separate":
             return _run_separate(args)
         return _run_evaluate(args)
+    except UsageError as error:
+        print(f"skl-sepnmf {args.command}: error: {error}", file=sys.stderr)
+        return 2
     except InputError as error:
         print(f"skl-sepnmf {args.command}: {error}", file=sys.stderr)
         return 1

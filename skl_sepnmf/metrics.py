@@ -9,6 +9,10 @@ Conventions
   an exact estimate (zero error) or a silent reference gives a finite number,
   never ``inf`` or ``nan``: an exact estimate scores +100; a silent reference
   scores +100 when the estimate is silent too and -100 otherwise.
+* **A silent estimate of a non-silent reference scores -100**, in every metric
+  (where the SNR formula alone would give 0 dB and SI-SDR +100): a missing or
+  all-zero output is the worst result, so a mean over sources cannot be raised
+  by silence and matching never prefers a silent estimate to a real one.
 * Greater is better, for every function and scorer here.
 """
 
@@ -45,13 +49,20 @@ def _check_pair(reference, estimate, name):
     return reference, estimate
 
 
-def _ratio_db(signal_energy, noise_energy):
-    """10 log10(signal / noise), capped, with the documented silent cases."""
+def _ratio_db(signal_energy, noise_energy, reference_energy=1.0, estimate_energy=1.0):
+    """10 log10(signal / noise), capped, with the documented silent cases.
+
+    ``reference_energy`` and ``estimate_energy`` decide the one case the ratio
+    gets wrong: a silent estimate of a sounding reference, the low cap (the
+    defaults say both sound, as in BSS Eval, which sorts out silence first).
+    """
     signal_energy, noise_energy = np.broadcast_arrays(signal_energy, noise_energy)
     with np.errstate(divide="ignore", invalid="ignore"):
         value = 10 * np.log10(signal_energy / noise_energy)
     value = np.where(noise_energy == 0, SCORE_CAP_DB, value)
     value = np.where((signal_energy == 0) & (noise_energy > 0), -SCORE_CAP_DB, value)
+    silenced = (np.asarray(reference_energy) > 0) & (np.asarray(estimate_energy) == 0)
+    value = np.where(silenced, -SCORE_CAP_DB, value)
     value = np.clip(value, -SCORE_CAP_DB, SCORE_CAP_DB)
     return value[()] if value.ndim == 0 else value
 
@@ -71,7 +82,8 @@ def snr(reference, estimate):
     Returns
     -------
     snr : float or ndarray of shape (...)
-        In dB, capped at +/- 100 (see the module notes for silent signals).
+        In dB, capped at +/- 100 (see the module notes for silent signals: a
+        silent estimate of a sounding reference scores -100, not 0).
 
     Examples
     --------
@@ -85,7 +97,8 @@ def snr(reference, estimate):
     signal = np.einsum("...t,...t->...", reference, reference)
     error = reference - estimate
     noise = np.einsum("...t,...t->...", error, error)
-    return _ratio_db(signal, noise)
+    estimate_energy = np.einsum("...t,...t->...", estimate, estimate)
+    return _ratio_db(signal, noise, signal, estimate_energy)
 
 
 def si_sdr(reference, estimate, *, zero_mean=False):
@@ -110,7 +123,9 @@ def si_sdr(reference, estimate, *, zero_mean=False):
     Returns
     -------
     si_sdr : float or ndarray of shape (...)
-        In dB, capped at +/- 100; a silent reference scores as in :func:`snr`.
+        In dB, capped at +/- 100; a silent reference, or a silent estimate,
+        scores as in :func:`snr` (a silent estimate of a sounding reference:
+        -100, although its projection error is zero).
 
     References
     ----------
@@ -139,9 +154,10 @@ def si_sdr(reference, estimate, *, zero_mean=False):
     noise = np.einsum("...t,...t->...", distortion, distortion)
     # a silent reference has no target: score it like snr does
     silent = energy == 0
+    estimate_energy = np.einsum("...t,...t->...", estimate, estimate)
     target_energy = np.where(silent, 0.0, target_energy)
-    noise = np.where(silent, np.einsum("...t,...t->...", estimate, estimate), noise)
-    return _ratio_db(target_energy, noise)
+    noise = np.where(silent, estimate_energy, noise)
+    return _ratio_db(target_energy, noise, energy, estimate_energy)
 
 
 _METRICS = {"snr": snr, "si_sdr": si_sdr}
@@ -176,14 +192,16 @@ def _pairwise(score_function, refs, ests):
         cross = refs @ ests.T
         if score_function is snr:
             noise = np.maximum(ref_energy - 2 * cross + est_energy, 0.0)
-            return np.asarray(_ratio_db(ref_energy, noise), dtype=float)
+            scores = _ratio_db(ref_energy, noise, ref_energy, est_energy)
+            return np.asarray(scores, dtype=float)
         alpha = np.divide(
             cross, ref_energy, out=np.zeros_like(cross), where=ref_energy > 0
         )
         target = alpha * cross
         noise = np.maximum(est_energy - target, 0.0)
         noise = np.where(ref_energy > 0, noise, est_energy)
-        return np.asarray(_ratio_db(target, noise), dtype=float)
+        scores = _ratio_db(target, noise, ref_energy, est_energy)
+        return np.asarray(scores, dtype=float)
     return np.array([[float(score_function(r, e)) for e in ests] for r in refs])
 
 
@@ -209,7 +227,7 @@ def match_sources(references, estimates, *, metric=snr, method="hungarian"):
 (n_estimates, n_channels, n_times)
         Any number of estimates. Extra estimates are left unmatched; with fewer
         estimates than references (``"hungarian"``), the unmatched references
-        are scored against silence (an all-zero estimate).
+        are scored against silence (an all-zero estimate): -100 dB.
     metric : {"snr", "si_sdr"} or callable, default=snr
         ``metric(reference, estimate)`` over the last axis, greater is better.
         A callable is called on one pair at a time, two arrays of shape

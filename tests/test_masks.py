@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +64,35 @@ def test_soft_mask_is_the_ratio_of_powered_models(power):
     rng = np.random.default_rng(1)
     models, mixture = _block(rng, 3, silent=0)
     powered = np.stack([models.model(k) ** power for k in range(3)])
-    np.testing.assert_allclose(models.powered_total(power), powered.sum(axis=0))
+    models_sum = np.stack([models.model(k) for k in range(3)]).sum(axis=0)
+    np.testing.assert_allclose(models.total(), models_sum)
     for k in range(3):
         expected = powered[k] / powered.sum(axis=0) * mixture
         np.testing.assert_allclose(soft_mask(models, k, mixture, power), expected)
+
+
+@pytest.mark.parametrize("power", [0.5, 1.0, 24.0, 80.0, 1e3, 1e6, np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_soft_mask_is_stable_for_any_power(dtype, power):
+    """Issue 13 (7): power=24 overflowed float32 (nan masks, full-scale noise);
+    large powers underflowed quiet bins to equal shares."""
+    rng = np.random.default_rng(3)
+    models, mixture = _block(rng, 4, silent=0)
+    # magnitudes of real spectrograms: up to hundreds, down to 1e-6
+    models.activations = (models.activations * 300).astype(dtype)
+    models.activations[0, 0] *= 1e-8  # a very quiet frame
+    models.components = models.components.astype(dtype)
+    masked = [soft_mask(models, k, mixture, power) for k in range(4)]
+    assert all(np.isfinite(m).all() for m in masked)
+    np.testing.assert_allclose(sum(masked), mixture, rtol=1e-5, atol=1e-6)
+    values = np.stack([models.model(k).astype(np.float64) for k in range(4)])
+    if power == np.inf:  # the limit: each bin whole to its loudest model
+        expected = values == values.max(axis=0)
+    else:
+        logs = power * np.log(values / values.max(axis=0))
+        expected = np.exp(logs) / np.exp(logs).sum(axis=0)
+    gains = np.stack([m / mixture for m in masked]).real
+    np.testing.assert_allclose(gains, expected, atol=1e-3)
 
 
 def test_a_higher_power_sharpens_the_soft_mask():
@@ -155,3 +181,23 @@ def test_the_docs_list_every_mask():
         assert all(f'``"{name}"``' in text for text in guides)
         spelled = "None" if mask_parameter(name) is None else f'"{name}"'
         assert spelled in SpectrogramSeparator.__doc__.split("power :")[0]
+
+
+@pytest.mark.parametrize("power", [24.0, 1e6])
+def test_large_powers_separate_real_audio_into_finite_sources(power):
+    """Issue 13 (7): --power 24 wrote NaN masks as full-scale noise."""
+    from skl_sepnmf.io import load_audio
+
+    from .conftest import DATA_DIR
+
+    path = DATA_DIR / "dev" / "trio" / "mix.flac"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    y, sr = load_audio(path)
+    y = 30 * y[:sr]  # loud: magnitudes in the hundreds, 24th powers overflow
+    separator = SpectrogramSeparator(SNPA(n_components=3), n_fft=1024, power=power)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow, no nan
+        sources = separator.set_params(sr=sr).fit_transform(y[None])[0]
+    assert np.isfinite(sources).all()
+    np.testing.assert_allclose(sources.sum(axis=0), y, atol=1e-4)

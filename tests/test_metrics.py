@@ -68,6 +68,35 @@ def test_silent_and_exact_cases_are_finite_and_documented(metric):
 
 
 @pytest.mark.parametrize("metric", [snr, si_sdr])
+@pytest.mark.parametrize("form", ["direct", "pairwise", "matched"])
+def test_a_silent_estimate_of_a_sound_scores_the_low_cap(signals, metric, form):
+    """Issue 13 (10): si_sdr(s, 0) was +100 and snr(s, 0) 0 dB."""
+    from skl_sepnmf.metrics import _pairwise
+
+    s, _ = signals
+    silence = np.zeros_like(s)
+    if form == "direct":
+        values = metric(s, silence)
+    elif form == "pairwise":
+        values = _pairwise(metric, s, silence[:1])[:, 0]
+    else:
+        values = match_sources(s, silence, metric=metric)[1]
+    np.testing.assert_array_equal(values, -SCORE_CAP_DB)
+
+
+@pytest.mark.parametrize("metric", ["snr", "si_sdr"])
+def test_matching_never_prefers_silence_to_a_real_estimate(signals, metric):
+    s, noise = signals
+    poor = s[:1] - 2.0 * s[:1] + 0.5 * noise[:1]  # negative SNR, but a sound
+    estimates = np.concatenate([np.zeros_like(poor), poor])
+    matched, scores = match_sources(s[:1], estimates, metric=metric)
+    assert matched.tolist() == [1]
+    assert scores[0] > -SCORE_CAP_DB
+    table = separation_scores(s, np.zeros_like(s))
+    assert table["snr"].mean() == table["si_sdr"].mean() == -SCORE_CAP_DB
+
+
+@pytest.mark.parametrize("metric", [snr, si_sdr])
 def test_mismatched_shapes_are_named(metric):
     with pytest.raises(ValueError, match=r"\(2, 100\) and \(2, 90\)"):
         metric(np.ones((2, 100)), np.ones((2, 90)))
@@ -99,7 +128,7 @@ def test_fewer_estimates_score_missing_references_as_silence(signals):
     matched, scores = match_sources(s, s[:1])
     assert matched.tolist() == [0, -1, -1]
     assert scores[0] == SCORE_CAP_DB
-    np.testing.assert_allclose(scores[1:], 0.0)  # snr(s, 0) = 0 dB
+    np.testing.assert_allclose(scores[1:], -SCORE_CAP_DB)  # silence: the low cap
 
 
 def test_extra_estimates_are_ignored(signals):

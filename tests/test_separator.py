@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skl_sepnmf import NMF, SNPA, GreedySNPA, SpectrogramSeparator
-from skl_sepnmf.datasets import load_stems
+from skl_sepnmf.datasets import load_stems, make_mixture
 from skl_sepnmf.metrics import match_sources, snr_scorer
 
 from .conftest import DATA_DIR
@@ -307,3 +307,51 @@ def test_a_silent_mixture_gives_silent_sources_with_the_defaults():
     with pytest.warns(UserWarning, match="silent"):
         sources = guided.fit_transform(np.zeros((1, 8192)))
     assert sources.shape == (1, 2, 8192) and not sources.any()
+
+
+@pytest.mark.parametrize("n_fft", [2, 3, 5])
+def test_tiny_ffts_get_a_hop_of_at_least_one(n_fft):
+    """Issue 13 (13): n_fft 2 or 3 made the default hop 0 (ZeroDivisionError)."""
+    mixture, _, _ = make_mixture(n_sources=2, duration=0.05, random_state=0)
+    sources = SpectrogramSeparator(SNPA(n_components=2), n_fft=n_fft).fit_transform(
+        mixture[None]
+    )
+    np.testing.assert_allclose(sources.sum(axis=1)[0], mixture, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"n_fft": 256, "win_length": 512}, "win_length .512. must be at most n_fft"),
+        ({"n_fft": 256, "hop_length": 512}, "hop_length .512. must be at most win"),
+    ],
+)
+def test_inconsistent_frames_are_refused_by_name(params, message):
+    mixture, _, _ = make_mixture(n_sources=2, duration=0.5, random_state=0)
+    with pytest.raises(ValueError, match=message):
+        SpectrogramSeparator(SNPA(n_components=2), **params).fit(mixture[None])
+
+
+@pytest.mark.parametrize(
+    "separator, expected",
+    [
+        (SpectrogramSeparator(n_sources=3), "NMF"),
+        (SpectrogramSeparator(), "SNPA"),
+    ],
+)
+def test_the_default_estimators_parameters_are_grid_searchable(separator, expected):
+    """Issue 13 (14): 'NoneType' object has no attribute 'set_params'."""
+    from sklearn.base import clone
+
+    candidate = clone(separator).set_params(estimator__n_components=3)
+    assert type(candidate.estimator).__name__ == expected
+    assert candidate.get_params()["estimator__n_components"] == 3
+    assert separator.estimator is None  # the searched copy only
+    mixture, sources, sr = make_mixture(n_sources=3, duration=1.0, random_state=0)
+    search = GridSearchCV(
+        clone(separator).set_params(n_fft=512, sr=sr),
+        {"estimator__n_components": [3, 4]},
+        scoring=snr_scorer,
+        cv=[(np.array([0]), np.array([1]))],
+    ).fit(np.stack([mixture, mixture]), np.stack([sources, sources]))
+    assert search.best_params_["estimator__n_components"] in (3, 4)
