@@ -24,7 +24,9 @@ feature function with ``feature(name, strategy=...)``.
 
 Guided separation (the user names where each source plays alone) is
 :func:`guided_groups`: components heard in one source's solo frames seed that
-source, the others join the source nearest in timbre.
+source, the others join the source whose seeds they agree with most across the
+timbre views (:func:`timbre_agreement`); ``_nmf.solo_refined`` then refits an
+NMF knowing no other source sounds in a solo.
 """
 
 from __future__ import annotations
