@@ -128,6 +128,11 @@ CANDIDATES = {
         n_sources=k,
         random_state=0,
     ),
+    # blind solo anchoring (issue 12, item 3): the solos found in the blind
+    # separation guide it, where every source has one
+    "found solos": lambda k: SpectrogramSeparator(
+        n_sources=k, random_state=0, solo_segments="auto"
+    ),
 }
 SEPARATORS = {
     "notebook": lambda k: SpectrogramSeparator(NMF(k), mask=None, **NOTEBOOK_STFT),

@@ -600,6 +600,13 @@ def _separate_into(
         frames = (estimator.indices_ % n_frames).tolist()
         summary["selected_frames"] = frames
         summary["selected_times"] = [round(f * hop / rate, 4) for f in frames]
+    if separation.solo_frames is not None:
+        # guided by solos (named, or found by solo_segments="auto"): how much
+        # of each source's solo the separation used, in seconds
+        summary["solo_seconds"] = [
+            round(np.unique(rows % n_frames).size * hop / rate, 3)
+            for rows in separation.solo_frames
+        ]
     summary["figure"] = None
     if figure:
         stage("figure")

@@ -187,6 +187,13 @@ def _parser():
         "which the sources are first named)",
     )
     separate.add_argument(
+        "--find-solos",
+        action="store_true",
+        help="blind solo anchoring (needs --n-sources): find the stretches where "
+        "each source plays alone and separate as if they were given with --solo; "
+        "when some source never plays alone, the blind separation is kept",
+    )
+    separate.add_argument(
         "--solo-recording",
         action="append",
         type=_solo_recording,
@@ -372,6 +379,8 @@ def _trained_separator(args, path) -> SpectrogramSeparator:
     recordings = _solo_recordings(args.solo_recording)
     if args.solo:
         raise InputError("--solo-recording and --solo are two modes: give one")
+    if args.find_solos:
+        raise InputError("--solo-recording and --find-solos are two modes: give one")
     if args.n_sources and args.n_sources != len(recordings):
         raise InputError(
             f"--n-sources {args.n_sources} but {len(recordings)} --solo-recording"
@@ -441,6 +450,19 @@ def _checked_separator(args) -> SpectrogramSeparator:
 def _separator(args) -> SpectrogramSeparator:
     solo_segments = list(_solo_segments(args.solo).values()) or None
     n_sources = args.n_sources or (len(solo_segments) if solo_segments else None)
+    if args.find_solos:
+        if solo_segments is not None:
+            raise InputError("--find-solos and --solo are two modes: give one")
+        if args.solo_recording:
+            raise InputError(
+                "--solo-recording and --find-solos are two modes: give one"
+            )
+        if not args.n_sources:
+            raise InputError(
+                "--find-solos needs --n-sources: the solos found are those of "
+                "the blind separation's sources"
+            )
+        solo_segments = "auto"
     if args.method == DEFAULT_METHOD and n_sources:
         n_components = args.n_components or DEFAULT_RANK
         estimator = default_nmf(n_components) if args.n_components else None
@@ -452,7 +474,7 @@ def _separator(args) -> SpectrogramSeparator:
         raise InputError(
             f"--n-sources {n_sources} is more than --n-components {n_components}"
         )
-    if solo_segments is not None:
+    if solo_segments not in (None, "auto"):
         try:
             check_solo_segments(solo_segments, args.n_sources)
         except ValueError as error:
@@ -508,6 +530,7 @@ def _attempt(path, folder, args, stage=None):
                     "mask": args.mask,
                     "grouping": "recordings" if recordings else args.grouping,
                     "solo": _solo_segments(args.solo),
+                    "find_solos": args.find_solos,
                     "solo_recordings": {k: str(v) for k, v in recordings.items()},
                     "phase": args.phase,
                     "n_iter": args.n_iter if args.phase == "griffinlim" else None,

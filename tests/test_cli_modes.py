@@ -91,6 +91,44 @@ def test_trained_mode_errors_are_named(extra, message, tmp_path, capsys):
     assert message in err and "Traceback" not in err
 
 
+def test_find_solos_separates_from_the_solos_it_found(tmp_path, capsys):
+    """The first 10 s of a real duet whose voices each play one bar alone
+    (0-3.3 s, 3.3-6.7 s): --find-solos finds both and records how much."""
+    source = DATA_DIR / "dev" / "duet_solointro_bwv267"
+    if not source.exists():
+        pytest.skip(f"{source} is absent")
+    mixture, _, sr, _ = load_stems(stem_files(source, mixture_name="mix"))
+    mix = write_audio(tmp_path / "duet.wav", mixture[: 10 * sr], sr)
+    args = ("separate", mix, "-o", tmp_path / "out", "-q", "--n-sources", "2")
+    code, _, err = cli(capsys, *args, "--find-solos")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out" / "duet" / "summary.json").read_text())
+    assert summary["parameters"]["find_solos"] is True
+    assert len(summary["solo_seconds"]) == 2
+    assert min(summary["solo_seconds"]) >= 0.25
+    assert sum(summary["solo_seconds"]) < 6.7  # only inside the solo bars
+    # a blind run records no solos; a rerun that differs in it is refused
+    code, _, err = cli(capsys, *args)
+    assert code == 1 and "find_solos" in err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--find-solos",), "--find-solos needs --n-sources"),
+        (("--find-solos", "--solo", "a=0-0.5", "--solo", "b=0.5-1"), "two modes"),
+        (("--find-solos", "--solo-recording", "a=x.wav"), "two modes"),
+    ],
+)
+def test_find_solos_errors_are_named(extra, message, tmp_path, capsys):
+    write_audio(tmp_path / "mix.wav", make_mixture(2, 1.0, random_state=0)[0], 16000)
+    write_audio(tmp_path / "x.wav", make_mixture(2, 1.0, random_state=1)[0], 16000)
+    args = ("separate", tmp_path / "mix.wav", "-o", tmp_path / "out", "-q", *extra)
+    code, _, err = cli(capsys, *args)
+    assert code in (1, 2)
+    assert message in err and "Traceback" not in err
+
+
 def test_griffinlim_phase_and_ogg_vorbis_output(tmp_path, capsys):
     if "OGG" not in sf.available_formats():
         pytest.skip("this libsndfile writes no OGG")

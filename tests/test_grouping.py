@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from skl_sepnmf._grouping import (
     RENAMED,
     cepstral_features,
     check_solo_segments,
+    found_solo_frames,
     group_components,
     groups_of,
     guided_groups,
@@ -329,3 +331,45 @@ def test_log_frequency_matrix_interpolates_every_band():
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
     ramp = np.linspace(0, 11025, 1025)  # a spectrum equal to its frequency
     np.testing.assert_allclose(matrix @ ramp, 55.0 * 2 ** (np.arange(183) / 24))
+
+
+def test_found_solos_grow_from_a_lone_component_within_their_channel():
+    """A frame one component explains (share >= 0.8) starts a solo; it grows
+    through neighbours whose top share stays >= 0.5, never into the next
+    channel, never from a frame below 0.8 alone, never through quiet frames."""
+    components = np.eye(3)
+    groups = [np.array([0]), np.array([1]), np.array([2])]
+    activations = np.full((40, 3), 0.3)  # channel 0: rows 0-19, channel 1: 20-39
+    activations[2:10, 0] = 5.0  # a solo of source 0 ...
+    activations[10, 0] = 1.0  # ... that grows by a frame of share 1 / 1.6
+    activations[12:18, 1] = 5.0
+    activations[16:20, 2] = 0.0  # source 1's solo runs to the end of channel 0,
+    activations[18:20, 1] = 0.6
+    activations[20, 1] = 1.0  # and the next channel's first frame is not its
+    activations[25:35, 2] = 5.0
+    activations[37, 0] = 1.0  # share 0.63 but no frame of 0.8 beside it
+    activations[36, 1] = 1e-3  # quiet: 1e-3 of a loud frame
+    activations[36, [0, 2]] = 0.0
+    solos = found_solo_frames(
+        components, activations, groups, n_channels=2, frame_seconds=0.05
+    )
+    assert [rows.tolist() for rows in solos] == [
+        list(range(2, 11)),
+        list(range(12, 20)),
+        list(range(25, 35)),
+    ]
+
+
+def test_found_solos_are_none_unless_every_source_has_enough():
+    components = np.eye(3)
+    groups = [np.array([0]), np.array([1, 2])]
+    activations = np.full((30, 3), 0.3)
+    activations[0:6, 0] = 5.0
+    activations[10:13, 1] = 5.0  # 3 frames of source 1
+    found = partial(found_solo_frames, components, activations, groups)
+    assert found(frame_seconds=0.1) is not None  # 0.3 s >= 0.25 s
+    assert found(frame_seconds=0.05) is None  # 0.15 s of source 1
+    assert (
+        found_solo_frames(components, np.full((30, 3), 0.3), groups, frame_seconds=1)
+        is None
+    )
