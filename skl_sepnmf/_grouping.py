@@ -388,9 +388,9 @@ def guided_groups(
 # Blind solo anchoring (solo_segments="auto"): a frame one component explains
 # on its own is a frame where one monophonic voice plays one note, i.e. where
 # that voice plays alone. In bench_quality.py, a top component's share of at
-# least 0.8 of a frame's modelled magnitude picked 194-231 frames of the true
-# solo bars of each solo-intro piece and none elsewhere on them (0-3 frames on
-# the pieces without solos). Low voices, whose notes the NMF splits between
+# least 0.8 of a frame's modelled magnitude picked 120-231 frames of the true
+# solo bars of each solo-intro piece and 0-5 frames outside them (0-3 frames
+# on the pieces without solos). Low voices, whose notes the NMF splits between
 # components, rarely reach 0.8 (0 frames of the bassoon in
 # solointro_bwv108.6), so a stretch grows from such a frame through its
 # neighbours while the top share stays above 0.5 (29 bassoon frames). The mean

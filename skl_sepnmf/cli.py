@@ -379,8 +379,6 @@ def _trained_separator(args, path) -> SpectrogramSeparator:
     recordings = _solo_recordings(args.solo_recording)
     if args.solo:
         raise InputError("--solo-recording and --solo are two modes: give one")
-    if args.find_solos:
-        raise InputError("--solo-recording and --find-solos are two modes: give one")
     if args.n_sources and args.n_sources != len(recordings):
         raise InputError(
             f"--n-sources {args.n_sources} but {len(recordings)} --solo-recording"
