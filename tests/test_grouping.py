@@ -19,9 +19,11 @@ from skl_sepnmf._grouping import (
     cepstral_features,
     check_solo_segments,
     found_solo_frames,
+    fundamental_frequencies,
     group_components,
     groups_of,
     guided_groups,
+    harmonic_profiles,
     log_frequency_matrix,
     shift_invariant_features,
     solo_frame_indices,
@@ -323,6 +325,40 @@ def test_shift_invariant_features_do_not_move_with_pitch():
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0)
     assert separated(features)
     assert not separated(cepstral_features(notes, activations))
+
+
+def _stft_note(f0, amplitudes, sr=22050, n_bins=1025):
+    """A note as an STFT of n_fft = 2 (n_bins - 1) with a Hann window sees it:
+    each partial a bump about a bin wide (the window's main lobe), wherever it
+    falls between bins."""
+    bins = np.arange(n_bins)
+    positions = f0 * np.arange(1, len(amplitudes) + 1) / (sr / (2 * (n_bins - 1)))
+    bumps = np.exp(-0.5 * (bins[None] - positions[:, None]) ** 2)
+    return np.asarray(amplitudes) @ bumps + 1e-6
+
+
+def test_harmonic_profiles_read_the_balance_of_partials_at_any_pitch():
+    """Notes from 98 to 660 Hz, partials between bins, get their fundamental
+    to an eighth tone even with weak even partials or a weaker fundamental,
+    and their profiles group them by balance of partials, not by pitch."""
+    odd = [1.0 / h if h % 2 else 0.05 / h for h in range(1, 17)]  # clarinet-like
+    every = [1.0 / h for h in range(1, 17)]
+    weak_fundamental = [0.3] + [1.0 / h for h in range(2, 17)]  # bassoon-like
+    f0s = [98.0, 220.0, 293.7, 660.0]
+    notes = np.stack(
+        [_stft_note(f0, b) for b in (odd, every, weak_fundamental) for f0 in f0s]
+    )
+    fundamentals = fundamental_frequencies(notes)
+    np.testing.assert_allclose(fundamentals, np.tile(f0s, 3), rtol=2 ** (1 / 48) - 1)
+    profiles = harmonic_profiles(notes, np.ones((1, notes.shape[0])), n_harmonics=8)
+    assert profiles.shape == (12, 8) and profiles.max() == 0.0  # the strongest
+    balance = np.repeat([0, 1, 2], len(f0s))
+    same = balance[:, None] == balance[None]
+    distance = np.linalg.norm(profiles[:, None] - profiles[None], axis=-1)
+    assert distance[same].max() < distance[~same].min()
+    # partials past sr / 2 sit at the floor, 60 dB (a factor 1e-3) down
+    high = harmonic_profiles(notes[[3]], None, n_harmonics=20)
+    np.testing.assert_allclose(high[0, 16:], np.log(1e-3))
 
 
 def test_log_frequency_matrix_interpolates_every_band():
