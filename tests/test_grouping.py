@@ -27,6 +27,8 @@ from skl_sepnmf._grouping import (
     log_frequency_matrix,
     shift_invariant_features,
     solo_frame_indices,
+    timbre_agreement,
+    voice_conflicts,
 )
 from skl_sepnmf.datasets import make_mixture
 
@@ -68,8 +70,10 @@ def _planted_timbre(rng, sr=22050, n_bins=513):
         bins = np.round(partials / frequencies[1]).astype(int)
         envelope = np.exp(-0.5 * (np.log(partials / formants[source]) / 0.3) ** 2)
         components[c, bins] += envelope * rng.uniform(0.8, 1.2, bins.size)
-    activations = rng.random((N_FRAMES, TRUTH.size))
-    return components, activations
+    # each note sounds in about a third of the frames, independently of the
+    # others: none is heard with another more than chance has it
+    on = rng.random((N_FRAMES, TRUTH.size)) < 0.3
+    return components, on * rng.uniform(0.5, 1.0, on.shape)
 
 
 # A strategy added to GROUPINGS needs a planted case: data whose groups it must
@@ -273,12 +277,14 @@ def test_guided_groups_follow_the_solos_then_timbre():
     components, _ = _planted_timbre(np.random.default_rng(0))
     activations = np.zeros((N_FRAMES, TRUTH.size))
     solos = [np.arange(10 * k, 10 * k + 10) for k in range(N_SOURCES)]
-    # the first pitch of each source sounds in that source's solo, the other
-    # pitches only in the tutti (frames 30-59), all together
+    # the first pitch of each source sounds in that source's solo; in the
+    # tutti (frames 30-59) every source plays its four pitches one after
+    # another, the sources together (monophonic voices, as in a chorale)
     for c, source in enumerate(TRUTH):
         if c < N_SOURCES:
             activations[solos[source], c] = 1.0
-        activations[30:, c] = 1.0
+        pitch = c // N_SOURCES
+        activations[30 + 7 * pitch : 37 + 7 * pitch, c] = 1.0
     groups = guided_groups(components, activations, solos)
     assert [sorted(TRUTH[g].tolist()) for g in groups] == [
         [k] * PER_SOURCE for k in range(N_SOURCES)
@@ -359,6 +365,42 @@ def test_harmonic_profiles_read_the_balance_of_partials_at_any_pitch():
     # partials past sr / 2 sit at the floor, 60 dB (a factor 1e-3) down
     high = harmonic_profiles(notes[[3]], None, n_harmonics=20)
     np.testing.assert_allclose(high[0, 16:], np.log(1e-3))
+
+
+def test_voice_conflicts_are_two_pitches_within_an_octave_at_once():
+    """Templates: A3, B3 (two semitones up), A3 again (a second part of the same
+    note), A5 (two octaves up). A3 and B3 sound together: a conflict as strong
+    as their activations are alike; the same note, notes two octaves apart and
+    notes never heard together are none."""
+    every = [1.0 / h for h in range(1, 13)]
+    notes = np.stack([_stft_note(f0, every) for f0 in (220.0, 246.9, 220.0, 880.0)])
+    together = np.r_[np.ones(10), np.zeros(10)]
+    apart = np.r_[np.zeros(10), np.ones(10)]
+    activations = np.stack([together, together, together, together]).T
+    conflicts = voice_conflicts(notes, activations)
+    assert conflicts.shape == (4, 4)
+    np.testing.assert_allclose(conflicts, conflicts.T)
+    np.testing.assert_allclose(np.diag(conflicts), 0)
+    np.testing.assert_allclose(conflicts[0, 1], 1.0)  # two notes, same moments
+    np.testing.assert_allclose(conflicts[1, 2], 1.0)
+    assert conflicts[0, 2] == 0 and conflicts[0, 3] == 0  # same note; 2 octaves
+    activations[:, 1] = apart  # B3 now sounds when A3 is silent
+    assert voice_conflicts(notes, activations)[0, 1] == 0
+    activations[:, 1] = together + apart  # half of B3 with A3: cosine 1/sqrt 2
+    np.testing.assert_allclose(voice_conflicts(notes, activations)[0, 1], 0.5**0.5)
+
+
+def test_timbre_agreement_subtracts_the_voice_conflicts():
+    rng = np.random.default_rng(0)
+    every = [1.0 / h for h in range(1, 13)]
+    notes = np.stack([_stft_note(f0, every) for f0 in (220.0, 246.9, 261.6, 293.7)])
+    activations = rng.random((30, 4))
+    with_conflicts = timbre_agreement(notes, activations, 2, 0)
+    conflicts = voice_conflicts(notes, activations)
+    assert conflicts[0, 1] > 0.5
+    partitions_only = with_conflicts + conflicts
+    assert set(np.unique(np.round(partitions_only * 15, 6))) <= set(range(16))
+    np.testing.assert_allclose(np.diag(with_conflicts), 1.0)
 
 
 def test_log_frequency_matrix_interpolates_every_band():

@@ -269,17 +269,27 @@ def test_the_defaults_separate_a_real_duet_far_above_the_floor():
     assert _mean_snr(separator, mixture, references) > floor + 8
 
 
+def test_the_defaults_separate_a_chorale_above_the_floor():
+    """chorale_bwv253 (recorder, soprano sax, viola, tuba): mix/4 scores 0.78 dB,
+    the defaults 2.1 dB in bench_quality.py; without the voice conflicts of the
+    grouping (two pitches at once, within an octave: two voices) 1.05."""
+    mixture, references, sr = _dev("chorale_bwv253")
+    floor = float(match_sources(references, np.stack([mixture / 4] * 4))[1].mean())
+    separator = SpectrogramSeparator(n_sources=4, sr=sr, random_state=0)
+    assert _mean_snr(separator, mixture, references) > floor + 1
+
+
 def test_guided_mode_beats_blind_on_a_solo_intro_piece():
-    """trio_solointro_bwv270 (floor 1.76 dB): blind 5.3 dB, guided by the true
-    solo bars 7.3 dB in bench_quality.py."""
-    mixture, references, sr = _dev("trio_solointro_bwv270")
-    blind = SpectrogramSeparator(n_sources=3, sr=sr, random_state=0)
+    """duet_solointro_bwv267 (floor 2.41 dB): blind 13.1 dB, guided by the true
+    solo bars 13.9 dB in bench_quality.py."""
+    mixture, references, sr = _dev("duet_solointro_bwv267")
+    blind = SpectrogramSeparator(n_sources=2, sr=sr, random_state=0)
     guided = SpectrogramSeparator(
         solo_segments=_solo_bars(references, sr), sr=sr, random_state=0
     )
     assert guided.get_params()["n_sources"] is None  # told by the segments
     assert _mean_snr(guided, mixture, references) > (
-        _mean_snr(blind, mixture, references) + 1
+        _mean_snr(blind, mixture, references) + 0.5
     )
 
 
