@@ -117,17 +117,24 @@ def test_every_player_of_the_report_decodes_in_a_browser(separated):
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/out/duet/check.html"
     try:
-        url = f"http://127.0.0.1:{server.server_port}/out/duet/check.html"
-        dom = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu",
-             "--virtual-time-budget=10000", "--dump-dom", url],
-            capture_output=True, text=True, timeout=120,
-        ).stdout  # fmt: skip
+        # Media loads outside the virtual time budget: on a busy machine the
+        # DOM was once dumped with 1 of 3 players settled. A player still
+        # unsettled is retried (twice at most); one that settles on an error
+        # fails at once.
+        for _ in range(3):
+            dom = subprocess.run(
+                [browser, "--headless", "--no-sandbox", "--disable-gpu",
+                 "--virtual-time-budget=10000", "--dump-dom", url],
+                capture_output=True, text=True, timeout=120,
+            ).stdout  # fmt: skip
+            statuses = re.findall(r'<audio[^>]*data-status="([^"]*)"', dom)
+            if len(statuses) == 3 or any(s.startswith("error") for s in statuses):
+                break
     finally:
         server.shutdown()
         server.server_close()
-    statuses = re.findall(r'<audio[^>]*data-status="([^"]*)"', dom)
     assert len(statuses) == 3, dom[:2000]
     for status in statuses:
         assert status.startswith("decoded "), status
