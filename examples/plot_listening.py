@@ -70,9 +70,7 @@ configurations = {
         NMF(k), n_fft=4096, hop_length=1024, mask=None, random_state=0
     ),
     "defaults": SpectrogramSeparator(n_sources=k, random_state=0),
-    "best measured": SpectrogramSeparator(
-        kl_nmf, n_sources=k, power=1, random_state=0
-    ),
+    "best measured": SpectrogramSeparator(kl_nmf, n_sources=k, power=1, random_state=0),
 }
 separated, tables = {}, {}
 for label, separator in configurations.items():
