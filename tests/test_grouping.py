@@ -384,6 +384,11 @@ def test_voice_conflicts_are_two_pitches_within_an_octave_at_once():
     np.testing.assert_allclose(conflicts[0, 1], 1.0)  # two notes, same moments
     np.testing.assert_allclose(conflicts[1, 2], 1.0)
     assert conflicts[0, 2] == 0 and conflicts[0, 3] == 0  # same note; 2 octaves
+    # the bounds: a quarter tone is one note, an octave two, a ninth none
+    bounds = np.stack([_stft_note(f0, every) for f0 in (220.0, 226.4, 440.0, 493.9)])
+    at_bounds = voice_conflicts(bounds, activations)
+    assert at_bounds[0, 1] == 0 and at_bounds[0, 3] == 0
+    np.testing.assert_allclose(at_bounds[0, 2], 1.0)
     activations[:, 1] = apart  # B3 now sounds when A3 is silent
     assert voice_conflicts(notes, activations)[0, 1] == 0
     activations[:, 1] = together + apart  # half of B3 with A3: cosine 1/sqrt 2
