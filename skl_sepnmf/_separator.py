@@ -220,7 +220,7 @@ default="timbre"
         An NMF estimator is then refined knowing that no other source sounds
         in a solo (50 multiplicative updates with those activations at zero;
         7.31 -> 7.71 dB on the solo-intro pieces of bench_quality.py, before
-        the harmonic and voice views of ``"timbre"``; 7.97 with them, 7.76
+        the harmonic and voice views of ``"timbre"``; 7.97 with them, 7.77
         blind); a separable one keeps its real-frame templates. ``n_sources``
         may be left out (it is the number of lists). A segment that is empty,
         overlaps another source's, or lies outside the recording is a
@@ -236,7 +236,7 @@ default="timbre"
         are kept (``separate(...).solo_frames`` is then None). In
         bench_quality.py it changed only the four solo-intro pieces: the mean
         of the 11 mixtures went 4.87 -> 4.90 dB (floor 1.32), and since the
-        harmonic and voice views of ``"timbre"`` 5.60 -> 5.46 (blind grouping
+        harmonic and voice views of ``"timbre"`` 5.60 -> 5.45 (blind grouping
         now beats the blind solo labels); with a separation whose solos are
         found taking up to twice as long, it is not the default.
 

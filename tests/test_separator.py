@@ -296,7 +296,7 @@ def test_guided_mode_beats_blind_on_a_solo_intro_piece():
 def test_blind_solo_anchoring_finds_the_solos_of_a_solo_intro_piece():
     """solointro_bwv271 (floor 0.59 dB): solo_segments="auto" finds solos for
     all four sources, almost all inside the solo bars (the first 13.3 s), and
-    beats the floor by more than 2 dB (3.43 in bench_quality.py)."""
+    beats the floor by more than 2 dB (5.69 in bench_quality.py)."""
     mixture, references, sr = _dev("solointro_bwv271")
     floor = float(match_sources(references, np.stack([mixture / 4] * 4))[1].mean())
     separator = SpectrogramSeparator(
