@@ -323,9 +323,9 @@ def shift_invariant_features(
 # a clarinet's weak even partials, a bassoon's weak fundamental). The
 # fundamental is the candidate, from 40 Hz in eighth tones up to 2000 Hz
 # (1974 Hz, the last step below it), whose first 20 multiples hold the most
-# magnitude, the h-th weighted 0.8**(h - 1)
-# (without that decay, 4.81 dB in the measurement below: a subharmonic
-# collects as much as the true fundamental). With three variants (8, 12, 16
+# magnitude, the h-th weighted 0.8**(h - 1) (without that decay, 4.81 dB in
+# the measurement below: a subharmonic collects as much as the true
+# fundamental). With three variants (8, 12, 16
 # partials) voting beside the others, the mean over the 11 mixtures of
 # bench_quality.py rose over four k-means seeds from 4.87 / 4.72 / 4.77 / 4.84
 # to 5.17 / 4.72 / 5.10 / 5.07 dB, none below its floor in any (one or two
@@ -402,12 +402,12 @@ def harmonic_profiles(
 # mixtures of bench_quality.py over four k-means seeds from 5.17 / 4.72 /
 # 5.10 / 5.07 to 5.60 / 5.06 / 5.07 / 5.42 dB, none below its floor: the
 # chorales and trio_solointro_bwv270 gain most, and the piano of the trio
-# (polyphonic) does not lose (3.9-4.4 dB). Measured against: without the
-# octave bound 5.24 / 5.06 / 5.32 / 5.26; the octave itself left out (an
-# octave error of the fundamental is no second note) 5.34 / 4.82 / 5.15 /
-# 5.42; half weight 5.34 / 4.94 / 5.10 / 5.27; the frames' overlap instead of
-# the cosine 5.29 / 4.89 / 5.06 / 4.96; the correlation (centered) 5.16 /
-# 5.21 / 5.12 / 5.34, but a duet below 10 dB. Distances are counted in
+# (polyphonic) does not lose (3.9-4.4 dB). Without the octave bound it gave
+# 5.24 / 5.06 / 5.32 / 5.26, and there half weight 5.34 / 4.94 / 5.10 / 5.27,
+# the frames' overlap instead of the cosine 5.29 / 4.89 / 5.06 / 4.96. With
+# the bound: the octave itself left out (an octave error of the fundamental
+# is no second note) 5.34 / 4.82 / 5.15 / 5.42; the correlation (centered)
+# 5.16 / 5.21 / 5.12 / 5.34, but a duet below 10 dB. Distances are counted in
 # fundamental_frequencies' grid steps (eighth tones), so that a gap of exactly
 # half a semitone or an octave is on the same side of the bound every time.
 _SAME_NOTE_STEPS = _FUNDAMENTAL_STEPS_PER_OCTAVE // 24  # half a semitone
