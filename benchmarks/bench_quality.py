@@ -18,7 +18,9 @@ returning the estimated sources ``(k, n_times)``:
   hop_length=1024)``, the notebook's method;
 * each entry of ``CANDIDATES`` (label -> factory(k) of a separator; add a line
   there to compare one more);
-* ``defaults``: ``SpectrogramSeparator(n_sources=k, random_state=0)``.
+* ``defaults``: ``SpectrogramSeparator(n_sources=k, random_state=0)``, and
+  the same with ``random_state`` 1, 2 and 3: the spread of the k-means seeds
+  of the grouping, the defaults' only random part.
 
 Every separator is given the mixture's sample rate (``sr``), as the command
 line does. The configurations are described in the saved file (``repr`` at k = 4).
@@ -138,6 +140,15 @@ SEPARATORS = {
     "notebook": lambda k: SpectrogramSeparator(NMF(k), mask=None, **NOTEBOOK_STFT),
     **CANDIDATES,
     "defaults": lambda k: SpectrogramSeparator(n_sources=k, random_state=0),
+    # The defaults' spread over seeds: the k-means restarts of the grouping are
+    # their only random part (the NMF starts from NNDSVDa, deterministic), and
+    # one seed's figure is one draw of them.
+    **{
+        f"defaults random_state={seed}": lambda k, seed=seed: SpectrogramSeparator(
+            n_sources=k, random_state=seed
+        )
+        for seed in (1, 2, 3)
+    },
 }
 # Guided mode: label -> factory(k, solo_segments), solo_segments one list of
 # (start, end) seconds per source, in the stems' order.
