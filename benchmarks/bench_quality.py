@@ -119,6 +119,12 @@ CANDIDATES = {
     "KL-NMF(20) timbre": lambda k: SpectrogramSeparator(
         default_nmf(20), n_sources=k, random_state=0
     ),
+    "KL-NMF(40) timbre": lambda k: SpectrogramSeparator(
+        default_nmf(40), n_sources=k, random_state=0
+    ),
+    "KL-NMF(64) timbre": lambda k: SpectrogramSeparator(
+        default_nmf(64), n_sources=k, random_state=0
+    ),
     "KL-NMF(100) timbre": lambda k: SpectrogramSeparator(
         default_nmf(100), n_sources=k, random_state=0
     ),
