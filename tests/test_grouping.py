@@ -25,6 +25,8 @@ from skl_sepnmf._grouping import (
     guided_groups,
     harmonic_profiles,
     log_frequency_matrix,
+    register_conflicts,
+    register_places,
     shift_invariant_features,
     solo_frame_indices,
     timbre_agreement,
@@ -395,7 +397,29 @@ def test_voice_conflicts_are_two_pitches_within_an_octave_at_once():
     np.testing.assert_allclose(voice_conflicts(notes, activations)[0, 1], 0.5**0.5)
 
 
-def test_timbre_agreement_subtracts_the_voice_conflicts():
+def test_register_places_order_the_voices_sounding_together():
+    """Bass, tenor and soprano notes of one balance of partials, of equal
+    magnitude: when all three sound, the bass has no one under it, the tenor
+    half, the soprano all; frames where a template sounds alone say nothing,
+    and a template never heard with another is at 0. The places' differences
+    are the register conflicts."""
+    every = [1.0 / h for h in range(1, 13)]
+    notes = np.stack([_stft_note(f0, every) for f0 in (98.0, 196.0, 392.0, 523.3)])
+    notes /= notes.sum(axis=1, keepdims=True)
+    chord = np.r_[np.ones(10), np.zeros(20)]
+    soprano_alone = np.r_[np.zeros(10), np.ones(10), np.zeros(10)]
+    lone = np.r_[np.zeros(20), np.ones(10)]
+    activations = np.stack([chord, chord, chord + 3 * soprano_alone, lone]).T
+    places = register_places(notes, activations)
+    np.testing.assert_allclose(places, [0.0, 0.5, 1.0, 0.0], atol=1e-12)
+    conflicts = register_conflicts(notes, activations)
+    np.testing.assert_allclose(conflicts, np.abs(places[:, None] - places[None]))
+    # the bass and tenor swap places when the tenor plays under the bass
+    swapped = notes[[1, 0, 2, 3]]
+    np.testing.assert_allclose(register_places(swapped, activations)[:2], [0.5, 0])
+
+
+def test_timbre_agreement_subtracts_the_voice_and_register_conflicts():
     rng = np.random.default_rng(0)
     every = [1.0 / h for h in range(1, 13)]
     notes = np.stack([_stft_note(f0, every) for f0 in (220.0, 246.9, 261.6, 293.7)])
@@ -403,7 +427,9 @@ def test_timbre_agreement_subtracts_the_voice_conflicts():
     with_conflicts = timbre_agreement(notes, activations, 2, 0)
     conflicts = voice_conflicts(notes, activations)
     assert conflicts[0, 1] > 0.5
-    partitions_only = with_conflicts + conflicts
+    by_register = register_conflicts(notes, activations)
+    assert by_register[0, 3] > 0.5  # the lowest and the highest of four
+    partitions_only = with_conflicts + conflicts + by_register
     assert set(np.unique(np.round(partitions_only * 15, 6))) <= set(range(16))
     np.testing.assert_allclose(np.diag(with_conflicts), 1.0)
 
