@@ -14,8 +14,8 @@ that there are k = 2 sources:
   whose templates are grouped by timbre, soft mask;
 * **best measured**: the configuration of best mean SNR in
   ``benchmarks/results/quality.md`` ("KL-NMF(50) timbre p1": the defaults
-  with a soft mask of power 1, 5.89 dB mean against the defaults' 5.60, but
-  one mixture below its floor).
+  with a soft mask of power 1, 5.71 dB mean against the defaults' 5.47, none
+  below its floor at the one k-means seed measured).
 
 Below each: the scores (SNR, SI-SDR and BSS Eval's SDR / SIR / SAR, the
 estimates matched to the stems), players for a 4-second excerpt of each

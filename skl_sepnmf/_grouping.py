@@ -521,7 +521,8 @@ def guided_groups(
     bench_quality.py, on the four solo-intro pieces given their true solo
     bars, this scored 7.07-7.31 dB mean SNR over four k-means seeds, where the
     nearest centroid of one cepstral view scored 6.17 (before the harmonic
-    and voice views of the agreement; with them 7.97, blind 7.77).
+    and voice views of the agreement; with them 7.97, blind 7.77; with the
+    register conflicts 8.28, blind 6.90).
 
     Parameters
     ----------

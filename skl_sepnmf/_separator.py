@@ -118,9 +118,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         (multiplicative updates, NNDSVDa start, 200
         iterations, at most one component per frame), whose templates
         ``grouping`` gathers into the sources: the best blind configuration of
-        ``benchmarks/bench_quality.py`` (mean SNR 4.48 dB over the 11 dev
-        mixtures: floor 1.32 dB, ideal ratio mask 12.06 dB, nussl's
-        TimbreClustering 3.18 dB). Without
+        ``benchmarks/bench_quality.py`` (mean SNR 5.47 dB over the 11 dev
+        mixtures, 5.26-5.50 over four k-means seeds: floor 1.32 dB, ideal
+        ratio mask 12.06 dB, nussl's TimbreClustering 3.18 dB). Without
         ``n_sources``: ``SNPA(n_components=8)``, one output per selected frame.
         Its parameters are searchable as ``estimator__n_components`` and so
         on: setting one while ``estimator`` is None first replaces None by
@@ -156,9 +156,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         Exponent ``p`` of the soft mask: 1 is the ratio of the models, 2 the
         Wiener filter on magnitudes; below 1 the masks are gentler, each bin
         shared more evenly, which costs little where the grouping is right and
-        saves much where it is wrong (bench_quality.py, defaults: 9 of the 11
-        dev mixtures above their floor at 0.5, 8 at 1, for about the same
-        mean SNR, 4.48 and 4.53 dB).
+        saves much where it is wrong (bench_quality.py, when it was chosen:
+        9 of the 11 dev mixtures above their floor at 0.5, 8 at 1, for about
+        the same mean SNR, 4.48 and 4.53 dB).
 
     phase : {"mixture", "griffinlim"}, default="mixture"
         Phase of the sources: the mixture's, or Griffin-Lim's estimate from the
@@ -185,7 +185,9 @@ default="timbre"
         strongest, at each template's fundamental); then the consensus of
         those fifteen partitions (average linkage on how often two templates
         are put together, less how often they sound together at two pitches
-        within an octave: one voice plays one note at a time). ``"spectra"``
+        within an octave, one voice playing one note at a time, and less how
+        far apart their places in the ensemble's pitch order are, voices
+        keeping their order). ``"spectra"``
         clusters the templates by what they sound like, pitch included
         (k-means on centered, normalized log spectra floored 60 dB below each
         peak),
@@ -221,8 +223,9 @@ default="timbre"
         in a solo (50 multiplicative updates with those activations at zero;
         7.31 -> 7.71 dB on the solo-intro pieces of bench_quality.py, before
         the harmonic and voice views of ``"timbre"``; 7.97 with them, 7.77
-        blind); a separable one keeps its real-frame templates. ``n_sources``
-        may be left out (it is the number of lists). A segment that is empty,
+        blind; 8.28 with its register conflicts, 6.90 blind); a separable
+        one keeps its real-frame templates. ``n_sources`` may be left out (it
+        is the number of lists). A segment that is empty,
         overlaps another source's, or lies outside the recording is a
         ``ValueError`` naming it.
 
@@ -236,9 +239,10 @@ default="timbre"
         are kept (``separate(...).solo_frames`` is then None). In
         bench_quality.py it changed only the four solo-intro pieces: the mean
         of the 11 mixtures went 4.87 -> 4.90 dB (floor 1.32), and since the
-        harmonic and voice views of ``"timbre"`` 5.60 -> 5.45 (blind grouping
-        now beats the blind solo labels); with a separation whose solos are
-        found taking up to twice as long, it is not the default.
+        harmonic and voice views of ``"timbre"`` 5.60 -> 5.45, and since its
+        register conflicts 5.47 -> 5.64 (one k-means seed): its sign flips with
+        the grouping, and a separation whose solos are found takes up to twice
+        as long, so it is not the default.
 
     sr : float, default=22050
         Sample rate of the waveforms, in Hz: ``solo_segments`` are converted to
