@@ -29,23 +29,37 @@ class BlockModels:
     components : ndarray of shape (n_components, n_bins)
     groups : list of ndarray
         Component indices of each source (a partition of the components).
+    memberships : ndarray of shape (n_components, n_sources), default=None
+        Each component's share of each source (rows summing to one), when the
+        components are shared; None gives each component whole to its group.
     """
 
-    def __init__(self, activations: NDArray, components: NDArray, groups: list):
+    def __init__(
+        self,
+        activations: NDArray,
+        components: NDArray,
+        groups: list,
+        memberships: NDArray | None = None,
+    ):
         self.activations = activations
         self.components = components
         self.groups = groups
+        self.memberships = memberships
 
     def __len__(self) -> int:
         return len(self.groups)
 
     def model(self, k: int) -> NDArray:
         """``V_k``, shape (n_channels, n_frames, n_bins), a new array."""
+        if self.memberships is not None:
+            return (self.activations * self.memberships[:, k]) @ self.components
         members = self.groups[k]
         return self.activations[..., members] @ self.components[members]
 
     def total(self) -> NDArray:
         """``sum_j V_j``: one product over all the components, a new array."""
+        if self.memberships is not None:  # the shares of each sum to one
+            return self.activations @ self.components
         members = np.concatenate(self.groups)
         return self.activations[..., members] @ self.components[members]
 

@@ -19,10 +19,11 @@ from ._grouping import (
     DEFAULT_GROUPING,
     GROUPINGS,
     RENAMED,
+    SHARINGS,
     check_solo_segments,
     found_solo_frames,
-    group_components,
-    guided_groups,
+    grouped_components,
+    guided_components,
     resolve,
     solo_frame_indices,
 )
@@ -66,6 +67,9 @@ class Separation(NamedTuple):
     # each source's solo rows of the activations that guided the separation
     # (named, or found with solo_segments="auto"); None for a blind one
     solo_frames: list | None = None
+    # each component's share of each source, (n_components, n_sources), with
+    # sharing="soft"; None where each component is given whole to its group
+    memberships: np.ndarray | None = None
 
 
 def _is_auto(solo_segments) -> bool:
@@ -118,9 +122,11 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         (multiplicative updates, NNDSVDa start, 200
         iterations, at most one component per frame), whose templates
         ``grouping`` gathers into the sources: the best blind configuration of
-        ``benchmarks/bench_quality.py`` (mean SNR 5.47 dB over the 11 dev
-        mixtures, 5.26-5.50 over four k-means seeds: floor 1.32 dB, ideal
-        ratio mask 12.06 dB, nussl's TimbreClustering 3.18 dB). Without
+        ``benchmarks/bench_quality.py``, with ``sharing="soft"`` and
+        ``power=1`` (mean SNR 6.03 dB over the 11 dev mixtures, 5.92-6.03
+        over four k-means seeds: floor 1.32 dB, ideal ratio mask 12.06 dB,
+        nussl's TimbreClustering 3.18 dB; 5.44 dB on the 24 held-out
+        mixtures of ``bench_heldout.py``, floor 1.58 dB). Without
         ``n_sources``: ``SNPA(n_components=8)``, one output per selected frame.
         Its parameters are searchable as ``estimator__n_components`` and so
         on: setting one while ``estimator`` is None first replaces None by
@@ -152,13 +158,16 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         magnitude ``V_k`` itself with the mixture's phase. The names are the
         keys of ``skl_sepnmf._masks.MASKS``, whose ``"none"`` is ``None`` here.
 
-    power : float, default=0.5
+    power : float, default=1.0
         Exponent ``p`` of the soft mask: 1 is the ratio of the models, 2 the
         Wiener filter on magnitudes; below 1 the masks are gentler, each bin
-        shared more evenly, which costs little where the grouping is right and
-        saves much where it is wrong (bench_quality.py, when it was chosen:
-        9 of the 11 dev mixtures above their floor at 0.5, 8 at 1, for about
-        the same mean SNR, 4.48 and 4.53 dB).
+        shared more evenly. Shared components (``sharing="soft"``) already
+        hedge where the grouping is unsure, and want the plain ratio: with
+        them, power 1 beat 0.5 by 1.1 dB on the 11 dev mixtures of
+        bench_quality.py (6.03 against 4.93 dB) and by 0.6 dB on the 24
+        held-out mixtures of bench_heldout.py (the factorization fixed);
+        whole components (``sharing="hard"``, the defaults before) were
+        chosen at 0.5.
 
     phase : {"mixture", "griffinlim"}, default="mixture"
         Phase of the sources: the mixture's, or Griffin-Lim's estimate from the
@@ -207,6 +216,20 @@ default="timbre"
         .. deprecated:: 0.2
             ``"kmeans"`` is ``"spectra"``; it will be removed in 0.3.
 
+    sharing : {"soft", "hard"}, default="soft"
+        How each component's model goes to the sources, once grouped.
+        ``"hard"``: whole to its group. ``"soft"``: shared among the groups by
+        its timbre agreement with each (the ``"timbre"`` consensus, whatever
+        ``grouping`` made the groups), its own group keeping the largest
+        share: a template that holds a chord of two instruments, or partials
+        two voices have in common, lends its model to both
+        (``skl_sepnmf._grouping.shared_memberships``; the shares are
+        ``separate(...).memberships``). In guided mode (``solo_segments``) the
+        templates heard in a source's solos stay whole. Used only where
+        components are grouped (``n_sources`` below the number of
+        components), and not with ``grouping="recordings"``, whose sources
+        are whole recordings.
+
     blind : bool, default=True
         ``True``: every mixture is factorized on its own spectrogram, in
         ``transform`` too (blind separation). ``False``: ``fit`` learns the
@@ -218,7 +241,9 @@ default="timbre"
         where it plays alone, e.g. ``[[(0, 3.3)], [(3.3, 6.7), (20, 21)]]`` for
         two sources. The mixture is factorized as in blind mode; the templates
         heard mostly in one source's solos make that source, and the others
-        join the source whose solo templates they most agree with in timbre.
+        join the source whose solo templates they most agree with in timbre
+        (shared among the sources with ``sharing="soft"``, the solo
+        templates staying whole).
         An NMF estimator is then refined knowing that no other source sounds
         in a solo (50 multiplicative updates with those activations at zero;
         7.31 -> 7.71 dB on the solo-intro pieces of bench_quality.py, before
@@ -277,6 +302,10 @@ default="timbre"
     groups_ : list of ndarray
         ``blind=False``: the component indices of each output source.
 
+    memberships_ : ndarray of shape (n_components, n_sources) or None
+        ``blind=False``: each component's share of each source with
+        ``sharing="soft"``; None where components are given whole.
+
     stft_ : STFTConfig
         The resolved STFT parameters.
 
@@ -331,6 +360,7 @@ default="timbre"
             ),
             HasMethods(["fit_predict"]),
         ],
+        "sharing": [StrOptions(set(SHARINGS))],
         "blind": ["boolean"],
         "solo_segments": ["array-like", StrOptions({"auto"}), None],
         "sr": [Interval(Real, 0, None, closed="neither")],
@@ -348,11 +378,12 @@ default="timbre"
         window="hann",
         center=True,
         mask="soft",
-        power=0.5,
+        power=1.0,
         phase="mixture",
         n_iter=32,
         n_sources=None,
         grouping=DEFAULT_GROUPING,
+        sharing="soft",
         blind=True,
         solo_segments=None,
         sr=22050,
@@ -371,6 +402,7 @@ default="timbre"
         self.n_iter = n_iter
         self.n_sources = n_sources
         self.grouping = grouping
+        self.sharing = sharing
         self.blind = blind
         self.solo_segments = solo_segments
         self.sr = sr
@@ -459,18 +491,20 @@ default="timbre"
             self.groups_ = [
                 np.arange(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
             ]
+            self.memberships_ = None  # each recording's templates are its own
             return self
         frames = np.vstack([self._magnitude_frames(y)[1] for y in waveforms])
         self.estimator_ = self._new_estimator(frames.shape)
         activations = self.estimator_.fit_transform(frames)
         self.components_ = self.estimator_.components_
-        self.groups_ = group_components(
+        self.groups_, self.memberships_ = grouped_components(
             self.components_,
             activations,
             self._n_sources,
             self._grouping,
             self._seed,
             sr=self.sr,
+            sharing=self.sharing,
         )
         return self
 
@@ -629,9 +663,16 @@ default="timbre"
             estimator = self._new_estimator(frames.shape, silent=not frames.any())
             activations = estimator.fit_transform(frames)
             components = estimator.components_
+            memberships = None
             if solo_frames is None:
-                groups = group_components(
-                    components, activations, self._n_sources, grouping, seed, sr=self.sr
+                groups, memberships = grouped_components(
+                    components,
+                    activations,
+                    self._n_sources,
+                    grouping,
+                    seed,
+                    sr=self.sr,
+                    sharing=self.sharing,
                 )
                 if _is_auto(self.solo_segments) and groups:
                     # blind solo anchoring: the groups' solos, when every
@@ -644,12 +685,13 @@ default="timbre"
                         frame_seconds=stft_config.hop_length / self.sr,
                     )
             if solo_frames is not None:
-                groups = guided_groups(
+                groups, memberships = guided_components(
                     components,
                     activations,
                     solo_frames,
                     random_state=seed,
                     sr=self.sr,
+                    sharing=self.sharing,
                 )
                 beta_loss = estimator.get_params().get("beta_loss")
                 if beta_loss is not None and components.shape[0]:
@@ -673,6 +715,7 @@ default="timbre"
             solo_frames = None
             activations = nnls_activations(frames, components.astype(frames.dtype))[0]
             groups = self.groups_
+            memberships = getattr(self, "memberships_", None)
         del frames  # the magnitude is not needed for resynthesis: free it now
         # Silent sources complete the output when the factorization found fewer
         # components than sources asked for (down to none, for silent audio).
@@ -680,7 +723,7 @@ default="timbre"
         if not groups:
             n_out = max(n_out, getattr(estimator, "n_components", None) or 0)
         masks = MaskedSources(
-            stft, activations, components, groups, self.mask, self.power
+            stft, activations, components, groups, self.mask, self.power, memberships
         )
         # the generator keeps the waveform's shape and dtype, not the waveform:
         # a caller may free it while the sources are made
@@ -688,7 +731,14 @@ default="timbre"
             masks, waveform.shape, waveform.dtype, stft_config, seed, n_out
         )
         return Separation(
-            estimator, activations, groups, n_out, sources, stft_config, solo_frames
+            estimator,
+            activations,
+            groups,
+            n_out,
+            sources,
+            stft_config,
+            solo_frames,
+            memberships,
         )
 
     def _solo_frames(self, n_rows, stft_config, waveform):

@@ -410,9 +410,14 @@ class MaskedSources:
         A key of ``MASKS``, or ``None`` (the notebook's method, key ``"none"``).
     power : float
         Exponent of the soft mask.
+    memberships : ndarray of shape (n_components, n_sources), default=None
+        Each component's share of each source, when components are shared
+        (:class:`~skl_sepnmf._masks.BlockModels`).
     """
 
-    def __init__(self, mixture, activations, components, groups, mask, power):
+    def __init__(
+        self, mixture, activations, components, groups, mask, power, memberships=None
+    ):
         if isinstance(mixture, np.ndarray):
             mixture = _StoredSTFT(mixture)
         self.mixture = mixture
@@ -425,6 +430,9 @@ class MaskedSources:
         )
         self.components = np.asarray(components, dtype=self.real)
         self.groups = [np.asarray(g) for g in groups]
+        self.memberships = (
+            None if memberships is None else np.asarray(memberships, dtype=self.real)
+        )
         self.mask_function = MASKS[mask_key(mask)]
         self.power = power
         self.step = mixture.step
@@ -435,7 +443,9 @@ class MaskedSources:
     def _block(self, k: int, frames: slice) -> NDArray:
         mixture = self.mixture.block(frames.start, frames.stop)
         mixture = mixture.reshape((-1,) + mixture.shape[-2:])
-        models = BlockModels(self.activations[:, frames], self.components, self.groups)
+        models = BlockModels(
+            self.activations[:, frames], self.components, self.groups, self.memberships
+        )
         return self.mask_function(models, k, mixture, self.power)
 
     @property

@@ -585,6 +585,7 @@ def _separate_into(
             "n_sources": separator.n_sources,
             "mask": "none" if separator.mask is None else separator.mask,
             "power": separator.power,
+            "sharing": separator.sharing,
             "n_fft": separation.stft.n_fft,
             "hop_length": hop,
             # the window and hop in time, at this file's rate

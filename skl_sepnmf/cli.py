@@ -24,7 +24,7 @@ import numpy as np
 from soundfile import available_formats
 
 from . import __version__
-from ._grouping import DEFAULT_GROUPING, GROUPINGS, check_solo_segments
+from ._grouping import DEFAULT_GROUPING, GROUPINGS, SHARINGS, check_solo_segments
 from ._masks import MASKS as _MASKS
 from ._masks import mask_parameter
 from ._nmf import NMF
@@ -174,8 +174,17 @@ def _parser():
         "--grouping",
         choices=sorted(GROUPINGS),
         default=DEFAULT_GROUPING,
-        help="how --n-sources groups the components into sources: timbre (MFCC "
-        "of the templates, k-means), spectra or activations (default %(default)s)",
+        help="how --n-sources groups the components into sources: timbre (what "
+        "the templates sound like at any pitch, and which voices sound together), "
+        "spectra or activations (default %(default)s)",
+    )
+    separate.add_argument(
+        "--sharing",
+        choices=list(SHARINGS),
+        default=SpectrogramSeparator().sharing,
+        help="how each grouped component goes to the sources: soft (shared by its "
+        "timbre agreement with each group, its own group the largest share) or "
+        "hard (whole to its group) (default %(default)s)",
     )
     separate.add_argument(
         "--solo",
@@ -483,6 +492,7 @@ def _separator(args) -> SpectrogramSeparator:
             solo_segments=solo_segments,
             n_sources=n_sources,
             grouping=args.grouping,
+            sharing=args.sharing,
         ),
         args,
     )

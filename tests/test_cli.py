@@ -127,19 +127,24 @@ def test_rerun_skips_done_inputs_and_never_overwrites(inputs, tmp_path):
     assert refused.returncode == 1 and "--overwrite" in refused.stderr
     assert (tmp_path / "duet" / "source_0.wav").read_bytes() == first
     overwrite = ("--overwrite", "--mask", "binary", "--grouping", "activations")
-    assert run(*args, *overwrite).returncode == 0
+    assert run(*args, *overwrite, "--sharing", "hard").returncode == 0
     summary = json.loads((tmp_path / "duet" / "summary.json").read_text())
     assert summary["parameters"]["grouping"] == "activations"
+    assert summary["parameters"]["sharing"] == "hard"
 
 
-def test_mask_and_grouping_choices_are_the_registry_keys():
-    from skl_sepnmf._grouping import GROUPINGS
+def test_mask_grouping_and_sharing_choices_are_the_registry_keys():
+    from skl_sepnmf._grouping import GROUPINGS, SHARINGS
     from skl_sepnmf._masks import MASKS
 
     usage = run("separate", "--help").stdout
-    for option, registry in (("--mask", MASKS), ("--grouping", GROUPINGS)):
+    for option, registry in (
+        ("--mask", sorted(MASKS)),
+        ("--grouping", sorted(GROUPINGS)),
+        ("--sharing", list(SHARINGS)),
+    ):
         choices = re.search(option + r" \{([^}]*)\}", usage).group(1)
-        assert choices.split(",") == sorted(registry)
+        assert choices.split(",") == registry
 
 
 @pytest.mark.parametrize(

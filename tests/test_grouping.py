@@ -16,17 +16,21 @@ from skl_sepnmf._grouping import (
     FEATURES,
     GROUPINGS,
     RENAMED,
+    SHARING_SHARPNESS,
     cepstral_features,
     check_solo_segments,
     found_solo_frames,
     fundamental_frequencies,
     group_components,
+    grouped_components,
     groups_of,
+    guided_components,
     guided_groups,
     harmonic_profiles,
     log_frequency_matrix,
     register_conflicts,
     register_places,
+    shared_memberships,
     shift_invariant_features,
     solo_frame_indices,
     timbre_agreement,
@@ -294,6 +298,20 @@ def test_guided_groups_follow_the_solos_then_timbre():
     # the same data with the solos named in another order: groups follow them
     groups = guided_groups(components, activations, solos[::-1])
     assert [set(TRUTH[g].tolist()) for g in groups] == [{2}, {1}, {0}]
+    # soft sharing: the same groups; the seeds whole to their source, the
+    # others shared, their own source's share the largest
+    shared, shares = guided_components(
+        components, activations, solos, random_state=0, sharing="soft"
+    )
+    assert [g.tolist() for g in shared] == [
+        g.tolist() for g in guided_groups(components, activations, solos)
+    ]
+    np.testing.assert_array_equal(shares[:N_SOURCES], np.eye(N_SOURCES))
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    rest = np.arange(N_SOURCES, TRUTH.size)
+    assert (shares[rest, TRUTH[rest]] >= shares[rest].max(axis=1)).all()
+    assert (shares[rest].max(axis=1) < 1).all()
+    assert guided_components(components, activations, solos)[1] is None  # hard
 
 
 def _harmonic_note(f0, amplitudes, sr=22050, n_bins=4097):
@@ -480,5 +498,68 @@ def test_found_solos_are_none_unless_every_source_has_enough():
     assert found(frame_seconds=0.05) is None  # 0.15 s of source 1
     assert (
         found_solo_frames(components, np.full((30, 3), 0.3), groups, frame_seconds=1)
+        is None
+    )
+
+
+def test_shared_memberships_follow_the_agreement_with_each_group():
+    """Two tight groups (agreement 0.9 inside, 0.1 across) and a template that
+    agrees 0.5 with both: the grouped templates keep nearly all of their
+    model, the undecided one is split evenly; its own group keeps the largest
+    share even where it agrees more with the other; an empty group gets
+    nothing, and rows sum to one."""
+    agreement = np.full((5, 5), 0.1)
+    agreement[:2, :2] = agreement[2:4, 2:4] = 0.9
+    agreement[4, :] = agreement[:, 4] = 0.5
+    np.fill_diagonal(agreement, 1.0)
+    groups = [np.array([0, 1, 4]), np.array([2, 3]), np.array([], dtype=int)]
+    shares = shared_memberships(agreement, groups)
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(shares[:, 2], 0.0)
+    # template 0 agrees 0.7 on average with 1 and 4 (not itself), 0.1 with
+    # group 1
+    expected = 1 / (1 + np.exp(-SHARING_SHARPNESS * 0.6))
+    np.testing.assert_allclose(shares[0, 0], expected)
+    np.testing.assert_allclose(shares[4, :2], 0.5)  # 0.5 with both groups
+    # put in the group it agrees less with (0.3 against 0.5), template 4
+    # still keeps a share there as large as any: an even split
+    agreement[4, 2:4] = agreement[2:4, 4] = 0.3
+    shares = shared_memberships(agreement, [np.array([0, 1]), np.array([2, 3, 4])])
+    np.testing.assert_allclose(shares[4], [0.5, 0.5])
+    assert (shares[:4].argmax(axis=1) == [0, 0, 1, 1]).all()
+
+
+def test_an_infinite_sharpness_gives_whole_components():
+    """Each component whole to its group where it agrees most with its own
+    group; a singleton's own group has no other member and counts as its
+    best."""
+    rng = np.random.default_rng(1)
+    labels = np.array([0, 1, 1, 0, 2, 1])
+    agreement = 0.6 * (labels[:, None] == labels[None]) + 0.3 * rng.random((6, 6))
+    agreement = (agreement + agreement.T) / 2
+    groups = groups_of(labels, 3)
+    shares = shared_memberships(agreement, groups, sharpness=np.inf)
+    np.testing.assert_array_equal(shares, np.eye(3)[labels])
+
+
+def test_grouped_components_share_only_with_soft_sharing():
+    """Soft sharing keeps the groups of the strategy and adds each
+    component's shares, largest in its own group; "hard", a single source or
+    no more components than sources give no shares."""
+    components, activations = _planted_timbre(np.random.default_rng(0))
+    for grouping in ("timbre", "spectra"):
+        hard, none = grouped_components(
+            components, activations, N_SOURCES, grouping, 0, sharing="hard"
+        )
+        groups, shares = grouped_components(
+            components, activations, N_SOURCES, grouping, 0
+        )
+        assert none is None
+        assert [g.tolist() for g in groups] == [g.tolist() for g in hard]
+        assert shares.shape == (TRUTH.size, N_SOURCES)
+        for k, group in enumerate(groups):  # ties possible
+            assert (shares[group, k] >= shares[group].max(axis=1) - 1e-12).all()
+    assert (
+        grouped_components(components[:3], activations[:, :3], 3, "timbre", 0)[1]
         is None
     )

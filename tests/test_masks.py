@@ -49,6 +49,51 @@ def test_soft_masks_sum_to_one_on_every_bin(seed, n_groups, power):
     np.testing.assert_allclose(total, mixture, atol=1e-12)
 
 
+def _memberships(groups, n_components):
+    whole = np.zeros((n_components, len(groups)))
+    for k, group in enumerate(groups):
+        whole[group, k] = 1.0
+    return whole
+
+
+@pytest.mark.parametrize("power", [0.5, 1.0, 3.0])
+def test_whole_memberships_give_the_models_of_the_groups(power):
+    """Memberships of 0 and 1 are the groups themselves: same models, same
+    masks."""
+    rng = np.random.default_rng(3)
+    models, mixture = _block(rng, 3)
+    whole = _memberships(models.groups, models.components.shape[0])
+    shared = BlockModels(models.activations, models.components, models.groups, whole)
+    for k in range(3):
+        np.testing.assert_allclose(shared.model(k), models.model(k), atol=1e-12)
+        for mask in MASKS.values():
+            np.testing.assert_allclose(
+                mask(shared, k, mixture, power),
+                mask(models, k, mixture, power),
+                atol=1e-12,
+            )
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=seeds, n_groups=st.integers(1, 4), power=st.sampled_from([0.5, 1.0, 2.0]))
+def test_shared_components_split_their_models_and_the_mixture(seed, n_groups, power):
+    """Shares summing to one: the source models sum to the whole model, each
+    component's model split by its shares, and soft masks still sum to one."""
+    rng = np.random.default_rng(seed)
+    models, mixture = _block(rng, n_groups)
+    n_components = models.components.shape[0]
+    shares = rng.random((n_components, n_groups))
+    shares /= shares.sum(axis=1, keepdims=True)
+    shared = BlockModels(models.activations, models.components, models.groups, shares)
+    parts = [shared.model(k) for k in range(n_groups)]
+    np.testing.assert_allclose(sum(parts), shared.total(), atol=1e-10)
+    first = models.activations[..., :1] * shares[0, 0] @ models.components[:1]
+    rest = (models.activations[..., 1:] * shares[1:, 0]) @ models.components[1:]
+    np.testing.assert_allclose(parts[0], first + rest, atol=1e-10)
+    total = sum(soft_mask(shared, k, mixture, power) for k in range(n_groups))
+    np.testing.assert_allclose(total, mixture, atol=1e-10)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_soft_masks_share_bins_where_every_model_is_zero(dtype):
     rng = np.random.default_rng(0)
