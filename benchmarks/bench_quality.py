@@ -97,6 +97,7 @@ CANDIDATES = {
         NMF(4 * k),
         n_sources=k,
         grouping="spectra",
+        sharing="hard",
         power=1,
         random_state=0,
         **NOTEBOOK_STFT,
@@ -107,31 +108,36 @@ CANDIDATES = {
     "GreedySNPA(50) timbre": lambda k: SpectrogramSeparator(
         GreedySNPA(50, refinement="none"), n_sources=k, random_state=0
     ),
-    "KL-NMF(50) spectra p1": lambda k: SpectrogramSeparator(
-        default_nmf(50), n_sources=k, grouping="spectra", power=1, random_state=0
+    "KL-NMF(50) spectra hard": lambda k: SpectrogramSeparator(
+        default_nmf(50),
+        n_sources=k,
+        grouping="spectra",
+        sharing="hard",
+        random_state=0,
     ),
-    "KL-NMF(50) timbre p1": lambda k: SpectrogramSeparator(
-        default_nmf(50), n_sources=k, power=1, random_state=0
+    # the defaults before shared components (issue 12's earlier stops)
+    "KL-NMF(50) hard p0.5": lambda k: SpectrogramSeparator(
+        default_nmf(50), n_sources=k, sharing="hard", power=0.5, random_state=0
     ),
-    "KL-NMF(50) timbre p0.75": lambda k: SpectrogramSeparator(
-        default_nmf(50), n_sources=k, power=0.75, random_state=0
+    "KL-NMF(50) hard p1": lambda k: SpectrogramSeparator(
+        default_nmf(50), n_sources=k, sharing="hard", random_state=0
     ),
-    "KL-NMF(20) timbre": lambda k: SpectrogramSeparator(
-        default_nmf(20), n_sources=k, random_state=0
-    ),
-    "KL-NMF(40) timbre": lambda k: SpectrogramSeparator(
-        default_nmf(40), n_sources=k, random_state=0
-    ),
-    "KL-NMF(64) timbre": lambda k: SpectrogramSeparator(
-        default_nmf(64), n_sources=k, random_state=0
-    ),
-    "KL-NMF(100) timbre": lambda k: SpectrogramSeparator(
-        default_nmf(100), n_sources=k, random_state=0
-    ),
-    "KL-NMF(50) timbre 100 it": lambda k: SpectrogramSeparator(
+    **{
+        f"KL-NMF(50) shared p{power}": lambda k, power=power: SpectrogramSeparator(
+            default_nmf(50), n_sources=k, power=power, random_state=0
+        )
+        for power in (0.5, 0.75, 1.5)
+    },
+    **{
+        f"KL-NMF({rank}) shared": lambda k, rank=rank: SpectrogramSeparator(
+            default_nmf(rank), n_sources=k, random_state=0
+        )
+        for rank in (30, 40, 64)
+    },
+    "KL-NMF(50) shared 100 it": lambda k: SpectrogramSeparator(
         default_nmf(50).set_params(max_iter=100), n_sources=k, random_state=0
     ),
-    "EU-NMF(50) timbre": lambda k: SpectrogramSeparator(
+    "EU-NMF(50) shared": lambda k: SpectrogramSeparator(
         default_nmf(50).set_params(beta_loss="frobenius", solver="cd"),
         n_sources=k,
         random_state=0,
@@ -161,6 +167,9 @@ SEPARATORS = {
 GUIDED = {
     "guided defaults": lambda k, segments: SpectrogramSeparator(
         n_sources=k, random_state=0, solo_segments=segments
+    ),
+    "guided hard": lambda k, segments: SpectrogramSeparator(
+        n_sources=k, random_state=0, solo_segments=segments, sharing="hard"
     ),
 }
 

@@ -9,8 +9,9 @@ each stem scaled to the same RMS. The draw is fixed (``numpy`` seed 12, 16
 mixtures): the same mixtures on every run, so two commits compare row by row.
 
 Columns: the floor (``mix / k`` for every source), the ideal ratio mask (the
-ceiling), the notebook's configuration and the defaults, the same functions
-as ``bench_quality.py``; mean SNR and SI-SDR (dB) after one-to-one matching on
+ceiling), the notebook's configuration, the defaults before shared components
+(``KL-NMF(50) hard p0.5``) and the defaults, the same functions as
+``bench_quality.py``; mean SNR and SI-SDR (dB) after one-to-one matching on
 SNR, the mean, the mean improvement over the floor, the count below the floor
 and the seconds per mixture.
 
@@ -42,7 +43,7 @@ from bench_quality import (  # noqa: E402
 
 from skl_sepnmf.datasets import load_stems  # noqa: E402
 
-LABELS = ("floor", "ideal ratio mask", "notebook", "defaults")
+LABELS = ("floor", "ideal ratio mask", "notebook", "KL-NMF(50) hard p0.5", "defaults")
 N_MIXTURES, SEED, MAX_SECONDS = 16, 12, 15.0
 
 
