@@ -558,13 +558,15 @@ def guided_components(
     *,
     random_state=0,
     sr=22050,
-    sharing: str = "hard",
+    sharing: str = "soft",
 ) -> tuple[list[NDArray], NDArray | None]:
     """The groups of :func:`guided_groups`, and with ``sharing="soft"`` each
-    component's share of each source: the seeds (heard in a source's solos)
-    whole to that source, the others shared by their timbre agreement with
-    each group (:func:`shared_memberships`). The shares are None with
-    ``"hard"``, or when every component is a seed.
+    component's share of each source: a component heard in the solos (at
+    least 5% of its activation there) whole to its source, the others shared
+    by their timbre agreement with each group (:func:`shared_memberships`).
+    The shares are None with ``"hard"``, or when every component is a seed.
+    Those shared components can still sound a little in a solo (less than 5%
+    of their activation lies in the solos), and lend that to other sources.
 
     Shares raised the four solo-intro pieces of bench_quality.py given their
     solo bars from 8.21 to 8.47 dB (KL-NMF of rank 40, soft masks of power
@@ -599,7 +601,7 @@ def guided_components(
     # mean agreement of every component with each source's seeds; a source
     # left without seeds takes no one (not reached today: every source gets a
     # seed above, or all components are seeds; -inf, as the agreement less its
-    # voice conflicts goes down to -1)
+    # voice and register conflicts goes down to -2)
     likeness = (seeds @ agreement) / np.maximum(seeds.sum(axis=1, keepdims=True), 1)
     likeness[~seeds.any(axis=1)] = -np.inf
     labels = np.where(seeded, owner, likeness.argmax(axis=0))
@@ -607,7 +609,8 @@ def guided_components(
     if sharing == "hard":
         return groups, None
     memberships = shared_memberships(agreement, groups)
-    memberships[seeded] = np.eye(n_sources)[owner[seeded]]  # the solos decide
+    heard = seeded | (in_solos > _SEED_MIN_SHARE)
+    memberships[heard] = np.eye(n_sources)[labels[heard]]  # the solos decide
     return groups, memberships
 
 
@@ -756,8 +759,9 @@ def shared_memberships(
     likeness[alone] = np.diag(agreement)[np.flatnonzero(alone.any(axis=1))]
     best = likeness.max(axis=1, keepdims=True)
     gap = np.where(own > 0, 0.0, likeness - best)  # -inf for an empty group
-    with np.errstate(invalid="ignore"):  # an infinite sharpness times 0
+    with np.errstate(invalid="ignore"):  # inf * 0 and 0 * -inf, both replaced
         shares = np.exp(np.where(gap == 0, 0.0, sharpness * gap))
+    shares[np.isneginf(gap)] = 0.0
     return shares / shares.sum(axis=1, keepdims=True)
 
 
@@ -843,10 +847,10 @@ def grouped_components(
     """The groups of :func:`group_components`, and with ``sharing="soft"``
     each component's share of each source (:func:`shared_memberships` of the
     :func:`timbre_agreement`, whatever ``grouping`` made the groups); the
-    shares are None with ``"hard"``, or with no more components than
-    sources (each is its own source)."""
+    shares are None with ``"hard"``, for a single source, or with no more
+    components than sources (each is its own source)."""
     n_components = components.shape[0]
-    if sharing == "hard" or n_sources is None or n_components <= n_sources:
+    if sharing == "hard" or n_sources in (None, 1) or n_components <= n_sources:
         groups = group_components(
             components, activations, n_sources, grouping, random_state, sr=sr
         )

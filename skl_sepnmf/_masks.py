@@ -44,7 +44,13 @@ class BlockModels:
         self.activations = activations
         self.components = components
         self.groups = groups
-        self.memberships = memberships
+        # in the activations' dtype: float64 shares would make float32 models
+        # float64
+        self.memberships = (
+            None
+            if memberships is None
+            else np.asarray(memberships, dtype=activations.dtype)
+        )
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -84,9 +90,10 @@ def soft_mask(models: BlockModels, k: int, mixture: NDArray, power: float):
     The ratio is computed on scaled models, never on ``V^p`` itself, which
     overflows (``V > 3.4e38 ** (1 / p)`` in float32: at ``p = 24`` already for
     magnitudes above 40) or underflows (quiet bins at large ``p``), and gave
-    nan or equal shares. For ``power <= BOUNDED_POWER`` (the default 0.5
-    among them) the models are divided by a bound of each frame's largest
-    value, ``n_components * max(activations of the frame) * max(components)``
+    nan or equal shares. For ``power <= BOUNDED_POWER`` (0.5, the default
+    before shared components, among them) the models are divided by a bound
+    of each frame's largest value, ``n_components * max(activations of the
+    frame) * max(components)``
     (no extra product); beyond it, by their largest value per bin, so that the
     largest term is exactly 1 (one more pass over the sources): the mask is
     exact to rounding for any power up to ``inf``, where it becomes a binary

@@ -617,7 +617,12 @@ default="timbre"
             ``(n_channels * n_frames, n_components)``, ``groups`` (component
             indices of each source), ``n_sources``, ``sources``: an iterator
             over the ``n_sources`` waveforms, each of the shape and dtype of
-            ``waveform``, and ``stft``, the resolved STFT parameters.
+            ``waveform``, ``stft``, the resolved STFT parameters,
+            ``solo_frames`` (each source's rows of the activations where it
+            plays alone, when they guided the separation, else None) and
+            ``memberships`` (each component's share of each source, shape
+            ``(n_components, n_sources)``, with ``sharing="soft"``, else
+            None).
 
         Examples
         --------
@@ -715,7 +720,10 @@ default="timbre"
             solo_frames = None
             activations = nnls_activations(frames, components.astype(frames.dtype))[0]
             groups = self.groups_
-            memberships = getattr(self, "memberships_", None)
+            # the shares fit found; sharing="hard" set since gives whole ones
+            memberships = (
+                getattr(self, "memberships_", None) if self.sharing == "soft" else None
+            )
         del frames  # the magnitude is not needed for resynthesis: free it now
         # Silent sources complete the output when the factorization found fewer
         # components than sources asked for (down to none, for silent audio).

@@ -608,6 +608,8 @@ def _separate_into(
             round(np.unique(rows % n_frames).size * hop / rate, 3)
             for rows in separation.solo_frames
         ]
+    # whether the sharing parameter applied (components grouped into sources)
+    summary["shared_components"] = separation.memberships is not None
     summary["figure"] = None
     if figure:
         stage("figure")

@@ -67,13 +67,15 @@ def test_writes_the_sources_and_the_summary(recording, separator, tmp_path):
         "n_components": 3,
         "n_sources": None,
         "mask": "soft",
-        "power": 0.5,
+        "power": 1.0,
+        "sharing": "soft",
         "n_fft": 512,
         "hop_length": 128,
         "n_fft_ms": round(512 / summary["sample_rate"] * 1000, 2),
         "hop_length_ms": round(128 / summary["sample_rate"] * 1000, 2),
     }
     assert len(summary["selected_frames"]) == 3
+    assert summary["shared_components"] is False  # no n_sources: no grouping
     mixture, sr = load_audio(recording)
     assert summary["sample_rate"] == sr and summary["channels"] == 1
     assert summary["seconds"] == pytest.approx(SECONDS)

@@ -131,6 +131,7 @@ def test_rerun_skips_done_inputs_and_never_overwrites(inputs, tmp_path):
     summary = json.loads((tmp_path / "duet" / "summary.json").read_text())
     assert summary["parameters"]["grouping"] == "activations"
     assert summary["parameters"]["sharing"] == "hard"
+    assert summary["shared_components"] is False
 
 
 def test_mask_grouping_and_sharing_choices_are_the_registry_keys():

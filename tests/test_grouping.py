@@ -311,7 +311,8 @@ def test_guided_groups_follow_the_solos_then_timbre():
     rest = np.arange(N_SOURCES, TRUTH.size)
     assert (shares[rest, TRUTH[rest]] >= shares[rest].max(axis=1)).all()
     assert (shares[rest].max(axis=1) < 1).all()
-    assert guided_components(components, activations, solos)[1] is None  # hard
+    hard = guided_components(components, activations, solos, sharing="hard")
+    assert hard[1] is None
 
 
 def _harmonic_note(f0, amplitudes, sr=22050, n_bins=4097):
@@ -559,7 +560,7 @@ def test_grouped_components_share_only_with_soft_sharing():
         assert shares.shape == (TRUTH.size, N_SOURCES)
         for k, group in enumerate(groups):  # ties possible
             assert (shares[group, k] >= shares[group].max(axis=1) - 1e-12).all()
-    assert (
-        grouped_components(components[:3], activations[:, :3], 3, "timbre", 0)[1]
-        is None
-    )
+    few = grouped_components(components[:3], activations[:, :3], 3, "timbre", 0)
+    assert few[1] is None
+    single = grouped_components(components, activations, 1, "timbre", 0)
+    assert single[1] is None and single[0][0].tolist() == list(range(TRUTH.size))

@@ -75,10 +75,12 @@ def test_whole_memberships_give_the_models_of_the_groups(power):
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=seeds, n_groups=st.integers(1, 4), power=st.sampled_from([0.5, 1.0, 2.0]))
+@given(seed=seeds, n_groups=st.integers(1, 4), power=st.sampled_from([0.5, 1, 2, 5]))
 def test_shared_components_split_their_models_and_the_mixture(seed, n_groups, power):
     """Shares summing to one: the source models sum to the whole model, each
-    component's model split by its shares, and soft masks still sum to one."""
+    component's model split by its shares; soft and binary masks still
+    partition the mixture, and the notebook's magnitudes add up to the
+    model."""
     rng = np.random.default_rng(seed)
     models, mixture = _block(rng, n_groups)
     n_components = models.components.shape[0]
@@ -92,6 +94,12 @@ def test_shared_components_split_their_models_and_the_mixture(seed, n_groups, po
     np.testing.assert_allclose(parts[0], first + rest, atol=1e-10)
     total = sum(soft_mask(shared, k, mixture, power) for k in range(n_groups))
     np.testing.assert_allclose(total, mixture, atol=1e-10)
+    binary = sum(binary_mask(shared, k, mixture, power) for k in range(n_groups))
+    np.testing.assert_allclose(binary, mixture, atol=1e-12)
+    magnitudes = sum(
+        np.abs(model_magnitude(shared, k, mixture, power)) for k in range(n_groups)
+    )
+    np.testing.assert_allclose(magnitudes, shared.total(), atol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -327,6 +327,47 @@ def test_shares_are_reported_only_where_components_are_shared(duet):
         SpectrogramSeparator(sharing="some").fit(mixture[None])
 
 
+def test_trained_mode_applies_its_shares_unless_sharing_is_hard(duet):
+    """blind=False: transform masks with the shares fit found; sharing="hard"
+    set after fit gives what a hard fit gives (the same groups, whole)."""
+    mixture, _ = duet
+
+    def trained(sharing):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NMF stops at max_iter
+            return SpectrogramSeparator(
+                NMF(6, random_state=0),
+                n_fft=512,
+                n_sources=2,
+                blind=False,
+                sharing=sharing,
+                random_state=0,
+                sr=SR,
+            ).fit(mixture[None])
+
+    shared, whole = trained("soft"), trained("hard")
+    assert [g.tolist() for g in shared.groups_] == [g.tolist() for g in whole.groups_]
+    soft_sources = shared.transform(mixture[None])
+    hard_sources = whole.transform(mixture[None])
+    assert not np.allclose(soft_sources, hard_sources)
+    np.testing.assert_allclose(soft_sources.sum(axis=1), mixture[None], atol=1e-6)
+    shared.set_params(sharing="hard")
+    np.testing.assert_allclose(shared.transform(mixture[None]), hard_sources)
+
+
+def test_shared_components_keep_stereo_and_float32(duet):
+    mixture, _ = duet
+    stereo = np.stack([mixture, 0.5 * mixture]).astype(np.float32)
+    separator = SpectrogramSeparator(NMF(6), n_fft=512, n_sources=2, sr=SR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NMF stops at max_iter
+        separation = separator.separate(stereo)
+        sources = np.stack(list(separation.sources))
+    assert separation.memberships is not None
+    assert sources.shape == (2, 2, mixture.size) and sources.dtype == np.float32
+    np.testing.assert_allclose(sources.sum(axis=0), stereo, atol=1e-5)
+
+
 def test_guided_mode_beats_blind_on_a_solo_intro_piece():
     """duet_solointro_bwv267 (floor 2.41 dB): blind 11.6 dB, guided by the true
     solo bars 15.3 dB in bench_quality.py."""
