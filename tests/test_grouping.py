@@ -364,6 +364,23 @@ def _stft_note(f0, amplitudes, sr=22050, n_bins=1025):
     return np.asarray(amplitudes) @ bumps + 1e-6
 
 
+def test_a_weak_fundamental_and_odd_partials_are_read_an_octave_down():
+    """A low note whose even partials are the strong ones (fundamental at 0.1,
+    odd partials at half the even ones' strength): the weighted sum alone
+    prefers the octave above, whose partials are exactly those even ones; the
+    odd partials, which the octave above cannot have, bring it back down. A
+    note without them stays where the weighted sum puts it."""
+    bassoon_like = [0.1] + [(0.5 if h % 2 else 1.0) / h for h in range(2, 21)]
+    f0s = [82.4, 110.0, 146.8]
+    notes = np.stack([_stft_note(f0, bassoon_like) for f0 in f0s])
+    np.testing.assert_allclose(
+        fundamental_frequencies(notes), f0s, rtol=2 ** (1 / 48) - 1
+    )
+    no_odd = [0.1] + [(0.0 if h % 2 else 1.0) / h for h in range(2, 21)]
+    octave_above = fundamental_frequencies(np.stack([_stft_note(110.0, no_odd)]))
+    np.testing.assert_allclose(octave_above, [220.0], rtol=2 ** (1 / 48) - 1)
+
+
 def test_harmonic_profiles_read_the_balance_of_partials_at_any_pitch():
     """Notes from 98 to 660 Hz, partials between bins, get their fundamental
     to an eighth tone even with weak even partials or a weaker fundamental,
