@@ -592,10 +592,10 @@ def guided_components(
     Those shared components can still sound a little in a solo (less than 5%
     of their activation lies in the solos), and lend that to other sources.
 
-    Shares raised the four solo-intro pieces of bench_quality.py given their
-    solo bars from 8.21 to 8.47 dB (KL-NMF of rank 40, soft masks of power
-    1), and the ten solo-intro pieces of bench_heldout.py from 5.16 to 5.62,
-    where whole components had scored below the blind separation's 5.40.
+    Given their true solo bars, the ten solo-intro pieces of
+    bench_heldout.py score 5.61 dB with shares and 5.25 without, below their
+    blind separation's 5.43; the four of bench_quality.py 9.08 with shares,
+    9.22 without (blind 7.34).
     """
     n_sources = len(solo_frames)
     n_components = components.shape[0]
@@ -734,16 +734,18 @@ def found_solo_frames(
 # the largest share and another gets a notable one only where the template
 # agrees with it nearly as much (0.2 less agreement, three of the fifteen
 # timbre views, is a factor e ** -1). With soft masks of power 1, shared
-# templates raised the mean SNR of bench_quality.py's 11 dev mixtures from
-# 5.71 to 6.03 dB (5.47 with whole templates and power 0.5, the defaults
-# before), of bench_heldout.py's 24 held-out mixtures from 4.87 to 5.44 (4.73;
-# mixtures below their floor from 3 to 0) and of bench_recombined.py's 16 from
-# 5.95 (power 0.5) to 6.57. In the grouping alone (the factorization fixed),
-# sharpness 3 / 5 / 10 gave 5.48 / 5.97 / 6.06 dB on the 11 and 5.31 / 5.40 /
-# 5.20 on the 24; the plain softmax (the own group not raised), at 10, gave
-# 6.15 on the 11 but lost 0.4 dB to whole templates on 64 recombined mixtures:
-# the mean agreement then overrules the consensus for 4% of the energy, wrongly
-# for 70% of it there.
+# templates raise the mean SNR of bench_quality.py's 11 dev mixtures from
+# 5.68 to 6.13 dB (5.44 with whole templates and power 0.5, the defaults
+# before), of bench_heldout.py's 24 held-out mixtures from 5.19 to 5.62 (4.98;
+# mixtures below their floor from 2 to 0) and of bench_recombined.py's 16 from
+# 6.20 (power 0.5) to 6.91. In the grouping alone (the factorization fixed),
+# sharpness 4 / 5 / 7 gave 5.95 / 6.09 / 6.17 dB on the 11 (two k-means seeds)
+# and 5.50 / 5.51 / 5.45 on the 24 (3 and 10, before the octave check of
+# fundamental_frequencies, 5.48 and 6.06 on the 11, 5.31 and 5.20 on the 24);
+# the plain softmax (the own group not raised), at 10, gave 6.15 on the 11
+# but lost 0.4 dB to whole templates on 64 recombined mixtures: the mean
+# agreement then overrules the consensus for 4% of the energy, wrongly for 70%
+# of it there.
 SHARING_SHARPNESS = 5.0
 
 

@@ -75,7 +75,7 @@ def test_make_mixture_is_deterministic_and_sums_exactly():
 def test_make_mixture_is_separable_by_snpa_at_rank_k():
     """One pitch and one solo per instrument: SNPA at rank k separates it (the
     default, KL-NMF(50) grouped by timbre, is built for many notes per
-    instrument and scores 3.7 dB here: benchmarks/results/quality.md)."""
+    instrument and scores 2.6 dB here: benchmarks/results/quality.md)."""
     from skl_sepnmf import SNPA, SpectrogramSeparator
     from skl_sepnmf.datasets import make_mixture
 
