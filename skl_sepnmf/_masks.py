@@ -93,13 +93,13 @@ def soft_mask(models: BlockModels, k: int, mixture: NDArray, power: float):
     nan or equal shares. For ``power <= BOUNDED_POWER`` (0.5, the default
     before shared components, among them) the models are divided by a bound
     of each frame's largest value, ``n_components * max(activations of the
-    frame) * max(components)``
-    (no extra product); beyond it, by their largest value per bin, so that the
-    largest term is exactly 1 (one more pass over the sources): the mask is
-    exact to rounding for any power up to ``inf``, where it becomes a binary
-    mask sharing ties equally. ``power=1`` is one product over all the
-    components. Where every model is zero the bin is shared equally, so the
-    masks sum to one and the sources sum to the mixture.
+    frame) * max(components)`` (no extra product); beyond it, by their
+    largest value per bin, so that the largest term is exactly 1 (one more
+    pass over the sources): the mask is exact to rounding for any power up to
+    ``inf``, where it becomes a binary mask sharing ties equally. ``power=1``
+    is one product over all the components. Where every model is zero the bin
+    is shared equally, so the masks sum to one and the sources sum to the
+    mixture.
     """
     ratio = models.model(k)
     if power == 1:
