@@ -115,7 +115,8 @@ CANDIDATES = {
         sharing="hard",
         random_state=0,
     ),
-    # the defaults before shared components (issue 12's earlier stops)
+    # the defaults before shared components (issue 12's earlier stops), but with
+    # the octave check of fundamental_frequencies added since
     "KL-NMF(50) hard p0.5": lambda k: SpectrogramSeparator(
         default_nmf(50), n_sources=k, sharing="hard", power=0.5, random_state=0
     ),

@@ -9,8 +9,9 @@ each stem scaled to the same RMS. The draw is fixed (``numpy`` seed 12, 16
 mixtures): the same mixtures on every run, so two commits compare row by row.
 
 Columns: the floor (``mix / k`` for every source), the ideal ratio mask (the
-ceiling), the notebook's configuration, the defaults before shared components
-(``KL-NMF(50) hard p0.5``) and the defaults, the same functions as
+ceiling), the notebook's configuration, whole templates with power-0.5 masks
+(``KL-NMF(50) hard p0.5``: the defaults before shared components, but with the
+octave check of the fundamentals added since) and the defaults, the same functions as
 ``bench_quality.py``; mean SNR and SI-SDR (dB) after one-to-one matching on
 SNR, the mean, the mean improvement over the floor, the count below the floor
 and the seconds per mixture.
