@@ -11,10 +11,10 @@ mixtures): the same mixtures on every run, so two commits compare row by row.
 Columns: the floor (``mix / k`` for every source), the ideal ratio mask (the
 ceiling), the notebook's configuration, whole templates with power-0.5 masks
 (``KL-NMF(50) hard p0.5``: the defaults before shared components, but with the
-octave check of the fundamentals added since) and the defaults, the same functions as
-``bench_quality.py``; mean SNR and SI-SDR (dB) after one-to-one matching on
-SNR, the mean, the mean improvement over the floor, the count below the floor
-and the seconds per mixture.
+octave check of the fundamentals added since) and the defaults, the same
+functions as ``bench_quality.py``; mean SNR and SI-SDR (dB) after one-to-one
+matching on SNR, the mean, the mean improvement over the floor, the count
+below the floor and the seconds per mixture.
 
 Run: ``python benchmarks/bench_recombined.py``; saves
 ``benchmarks/results/recombined.md`` and ``recombined.json`` with the
