@@ -181,10 +181,18 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         Group the components into this many sources (``grouping``); ``None``
         gives one source per component.
 
-    grouping : {"timbre", "spectra", "activations", "recordings"} or clusterer, \
-default="timbre"
+    grouping : {"auto", "timbre", "patterns", "spectra", "activations", \
+"recordings"} or clusterer, default="auto"
         How components are grouped into sources (the names are
         ``skl_sepnmf._grouping.GROUPINGS``, plus ``"recordings"``).
+        ``"auto"`` is ``"patterns"`` where ``n_sources`` patterns leave less
+        than a quarter of what one pattern leaves unexplained of the
+        templates' summed model (each source one sound repeated: the seed
+        mixture's pianos and clarinets, 7.25 dB against 2.80 with
+        ``"timbre"`` in bench_quality.py), else ``"timbre"``.
+        ``"patterns"`` fits that model with a KL-NMF of rank ``n_sources``
+        and gives each template, whole, to the pattern that takes most of it
+        (``skl_sepnmf._grouping.pattern_fit``).
         ``"timbre"`` clusters the templates by what does not move with pitch:
         k-means over nine (mel bands, coefficients) variants of their spectral
         envelope (cepstral coefficients of the log mel spectrum, MFCC), three
@@ -228,7 +236,8 @@ default="timbre"
         templates heard in a source's solos stay whole. Used only where
         components are grouped (``n_sources`` below the number of
         components), and not with ``grouping="recordings"``, whose sources
-        are whole recordings.
+        are whole recordings, nor with groups of patterns (``"patterns"``, or
+        ``"auto"`` choosing them), whose sources timbre cannot tell apart.
 
     blind : bool, default=True
         ``True``: every mixture is factorized on its own spectrogram, in

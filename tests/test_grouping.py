@@ -15,8 +15,11 @@ from skl_sepnmf._grouping import (
     DEFAULT_GROUPING,
     FEATURES,
     GROUPINGS,
+    PATTERN_UNEXPLAINED,
     RENAMED,
     SHARING_SHARPNESS,
+    SHARINGS,
+    TIMBRE,
     cepstral_features,
     check_solo_segments,
     found_solo_frames,
@@ -28,6 +31,7 @@ from skl_sepnmf._grouping import (
     guided_groups,
     harmonic_profiles,
     log_frequency_matrix,
+    pattern_fit,
     register_conflicts,
     register_places,
     shared_memberships,
@@ -82,17 +86,44 @@ def _planted_timbre(rng, sr=22050, n_bins=513):
     return components, on * rng.uniform(0.5, 1.0, on.shape)
 
 
+def _planted_patterns(rng, sr=22050, n_bins=513):
+    """Each source one pattern (a harmonic note, the same timbre at three
+    pitches) and one time course; each of its components holds every fourth
+    of its partials, with noise on the time course: no component looks like
+    another of its source, and no timbre tells the sources apart."""
+    frequencies = np.linspace(0, sr / 2, n_bins)
+    f0s = np.array([110.0, 165.0, 247.0])
+    components = np.full((TRUTH.size, n_bins), 1e-4)
+    for c, source in enumerate(TRUTH):
+        partials = f0s[source] * np.arange(1, int(frequencies[-1] // f0s[source]) + 1)
+        bins = np.round(partials / frequencies[1]).astype(int)
+        share = slice(c // N_SOURCES, None, PER_SOURCE)
+        amplitudes = 1.0 / np.arange(1, bins.size + 1)
+        components[c, bins[share]] += amplitudes[share] * rng.uniform(
+            0.8, 1.2, amplitudes[share].size
+        )
+    on = rng.random((N_FRAMES, N_SOURCES)) < 0.5
+    courses = on * rng.uniform(0.5, 1.0, on.shape)
+    return components, courses[:, TRUTH] * rng.uniform(0.9, 1.1, (N_FRAMES, TRUTH.size))
+
+
 # A strategy added to GROUPINGS needs a planted case: data whose groups it must
 # find, and the strategies blind to what it plants (which must miss them).
 PLANTED = {
     "spectra": _planted_spectra,
     "activations": _planted_activations,
     "timbre": _planted_timbre,
+    "patterns": _planted_patterns,
+    # "auto" chooses the patterns here; on the timbre case it is "timbre"
+    # (test_auto_is_timbre_where_patterns_do_not_explain_the_model)
+    "auto": _planted_patterns,
 }
 BLIND = {
     "spectra": {"activations"},  # timbre sees spectral shape too
     "activations": {"spectra", "timbre"},
     "timbre": {"spectra", "activations"},  # spectra groups by pitch here
+    "patterns": {"spectra", "timbre"},
+    "auto": {"spectra", "timbre"},
 }
 
 
@@ -108,8 +139,9 @@ def _assert_partition(groups, n_components, n_sources):
 
 
 def test_every_strategy_has_a_planted_case():
-    assert set(PLANTED) == set(GROUPINGS) == set(FEATURES) == set(BLIND)
-    assert DEFAULT_GROUPING in GROUPINGS
+    assert set(PLANTED) == set(GROUPINGS) == set(BLIND)
+    assert set(FEATURES) <= set(GROUPINGS)
+    assert DEFAULT_GROUPING in GROUPINGS and TIMBRE in FEATURES
     assert set(RENAMED.values()) <= set(GROUPINGS)
 
 
@@ -170,9 +202,9 @@ def test_no_more_components_than_sources_gives_one_group_each(name):
     ],
 )
 def test_a_clusterer_groups_the_default_features(clusterer):
-    """Cloned, its n_clusters set to n_sources, fitted on DEFAULT_GROUPING's
+    """Cloned, its n_clusters set to n_sources, fitted on the "timbre"
     features: on the planted spectra it finds the planted groups."""
-    components, activations = PLANTED[DEFAULT_GROUPING](np.random.default_rng(1))
+    components, activations = PLANTED[TIMBRE](np.random.default_rng(1))
     params = clusterer.get_params()
     groups = group_components(components, activations, N_SOURCES, clusterer, 0)
     assert clusterer.get_params() == params  # the given object is not touched
@@ -581,3 +613,47 @@ def test_grouped_components_share_only_with_soft_sharing():
     assert few[1] is None
     single = grouped_components(components, activations, 1, "timbre", 0)
     assert single[1] is None and single[0][0].tolist() == list(range(TRUTH.size))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pattern_fit_measures_how_much_the_patterns_leave(seed):
+    """Near 0 where each source is one pattern; above the threshold of "auto"
+    where every source plays notes at four pitches (a rank-3 fit of 12
+    independent notes)."""
+    rng = np.random.default_rng(seed)
+    groups, unexplained = pattern_fit(*_planted_patterns(rng), N_SOURCES)
+    assert _same_partition(groups, TRUTH) and 0 <= unexplained < 0.05
+    _, unexplained = pattern_fit(*_planted_timbre(rng), N_SOURCES)
+    assert PATTERN_UNEXPLAINED < unexplained <= 1
+
+
+def test_auto_is_timbre_where_patterns_do_not_explain_the_model():
+    """Same groups and shares as "timbre" on the planted timbre case; on the
+    planted patterns, their groups with whole components (no timbre shares)."""
+    components, activations = _planted_timbre(np.random.default_rng(0))
+    for sharing in SHARINGS:
+        auto = grouped_components(
+            components, activations, 3, "auto", 0, sharing=sharing
+        )
+        timbre = grouped_components(
+            components, activations, 3, TIMBRE, 0, sharing=sharing
+        )
+        assert list(map(tuple, auto[0])) == list(map(tuple, timbre[0]))
+        if sharing == "soft":
+            np.testing.assert_array_equal(auto[1], timbre[1])
+    components, activations = _planted_patterns(np.random.default_rng(0))
+    for grouping in ("auto", "patterns"):
+        groups, shares = grouped_components(components, activations, 3, grouping, 0)
+        assert _same_partition(groups, TRUTH) and shares is None
+
+
+def test_patterns_of_a_silent_model_are_one_group_each_or_timbre():
+    """All-zero activations: the fit explains nothing (1.0, not nan) and "auto"
+    falls back to "timbre"."""
+    components, activations = _planted_patterns(np.random.default_rng(0))
+    silent = np.zeros_like(activations)
+    groups, unexplained = pattern_fit(components, silent, N_SOURCES)
+    assert unexplained == 1.0
+    _assert_partition(groups, TRUTH.size, N_SOURCES)
+    auto = GROUPINGS["auto"](components, silent, N_SOURCES, 0)
+    _assert_partition(auto, TRUTH.size, N_SOURCES)
