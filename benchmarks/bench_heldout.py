@@ -67,6 +67,7 @@ LABELS = (
     "KL-NMF(50) hard p1",
     "KL-NMF(40) shared",
     "found solos",
+    "KL-NMF(50) timbre",
     "defaults",
     "defaults random_state=1",
     "defaults random_state=2",

@@ -103,10 +103,13 @@ CANDIDATES = {
         **NOTEBOOK_STFT,
     ),
     "SNPA(50) timbre": lambda k: SpectrogramSeparator(
-        SNPA(50), n_sources=k, random_state=0
+        SNPA(50), n_sources=k, grouping="timbre", random_state=0
     ),
     "GreedySNPA(50) timbre": lambda k: SpectrogramSeparator(
-        GreedySNPA(50, refinement="none"), n_sources=k, random_state=0
+        GreedySNPA(50, refinement="none"),
+        n_sources=k,
+        grouping="timbre",
+        random_state=0,
     ),
     "KL-NMF(50) spectra hard": lambda k: SpectrogramSeparator(
         default_nmf(50),
@@ -118,7 +121,17 @@ CANDIDATES = {
     # the defaults before shared components (issue 12's earlier stops), but with
     # the octave check of fundamental_frequencies added since
     "KL-NMF(50) hard p0.5": lambda k: SpectrogramSeparator(
-        default_nmf(50), n_sources=k, sharing="hard", power=0.5, random_state=0
+        default_nmf(50),
+        n_sources=k,
+        grouping="timbre",
+        sharing="hard",
+        power=0.5,
+        random_state=0,
+    ),
+    # the defaults before grouping="auto": "timbre" everywhere, the seed
+    # mixture's pianos and clarinets included
+    "KL-NMF(50) timbre": lambda k: SpectrogramSeparator(
+        default_nmf(50), n_sources=k, grouping="timbre", random_state=0
     ),
     "KL-NMF(50) hard p1": lambda k: SpectrogramSeparator(
         default_nmf(50), n_sources=k, sharing="hard", random_state=0

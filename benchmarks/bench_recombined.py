@@ -44,7 +44,14 @@ from bench_quality import (  # noqa: E402
 
 from skl_sepnmf.datasets import load_stems  # noqa: E402
 
-LABELS = ("floor", "ideal ratio mask", "notebook", "KL-NMF(50) hard p0.5", "defaults")
+LABELS = (
+    "floor",
+    "ideal ratio mask",
+    "notebook",
+    "KL-NMF(50) hard p0.5",
+    "KL-NMF(50) timbre",
+    "defaults",
+)
 N_MIXTURES, SEED, MAX_SECONDS = 16, 12, 15.0
 
 
