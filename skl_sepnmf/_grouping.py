@@ -34,6 +34,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
@@ -1002,6 +1003,18 @@ def group_components(
 SHARINGS = ("soft", "hard")
 
 
+class Grouped(NamedTuple):
+    """What :func:`grouped_components` found."""
+
+    groups: list
+    # each component's share of each source, or None (whole components)
+    memberships: NDArray | None
+    # the strategy that made the groups: a name of GROUPINGS ("patterns" or
+    # "timbre" where "auto" was asked) or the clusterer; None where no
+    # grouping was needed (no n_sources, or no more components than sources)
+    grouping: object
+
+
 def grouped_components(
     components: NDArray,
     activations: NDArray,
@@ -1011,7 +1024,7 @@ def grouped_components(
     *,
     sr: float = 22050,
     sharing: str = "soft",
-) -> tuple[list[NDArray], NDArray | None]:
+) -> Grouped:
     """The groups of :func:`group_components`, and with ``sharing="soft"``
     each component's share of each source (:func:`shared_memberships` of the
     :func:`timbre_agreement`, whatever ``grouping`` made the groups); the
@@ -1020,21 +1033,23 @@ def grouped_components(
     patterns (``"patterns"``, or ``"auto"`` choosing them: their sources are
     told apart by pitch, not timbre, and timbre shares would mix them)."""
     n_components = components.shape[0]
+    if n_sources is None or n_components <= n_sources:
+        groups = [np.array([k]) for k in range(n_components)]
+        return Grouped(groups, None, None)
     if isinstance(grouping, str) and grouping == "auto":
         groups = explained_by_patterns(components, activations, n_sources, sr=sr)
         if groups is not None:
-            return groups, None
+            return Grouped(groups, None, "patterns")
         grouping = TIMBRE
     if (
         sharing == "hard"
-        or n_sources in (None, 1)
-        or n_components <= n_sources
+        or n_sources == 1
         or (isinstance(grouping, str) and grouping == "patterns")
     ):
         groups = group_components(
             components, activations, n_sources, grouping, random_state, sr=sr
         )
-        return groups, None
+        return Grouped(groups, None, grouping)
     agreement = timbre_agreement(
         components, activations, n_sources, random_state, sr=sr
     )
@@ -1044,7 +1059,7 @@ def grouped_components(
         groups = group_components(
             components, activations, n_sources, grouping, random_state, sr=sr
         )
-    return groups, shared_memberships(agreement, groups)
+    return Grouped(groups, shared_memberships(agreement, groups), grouping)
 
 
 def check_solo_segments(solo_segments, n_sources) -> list[list[tuple]]:

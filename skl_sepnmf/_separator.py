@@ -70,6 +70,9 @@ class Separation(NamedTuple):
     # each component's share of each source, (n_components, n_sources), with
     # sharing="soft"; None where each component is given whole to its group
     memberships: np.ndarray | None = None
+    # what made the groups: a grouping name (what "auto" chose), a clusterer,
+    # "solos" (guided), "recordings" (trained on solo recordings), or None
+    grouping: object = None
 
 
 def _is_auto(solo_segments) -> bool:
@@ -315,6 +318,12 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         ``blind=False``: each component's share of each source with
         ``sharing="soft"``; None where components are given whole.
 
+    grouping_ : str, clusterer or None
+        ``blind=False``: what made ``groups_``: a name of
+        ``skl_sepnmf._grouping.GROUPINGS`` (with ``grouping="auto"``, the one
+        it chose), the clusterer, ``"recordings"``, or None where no grouping
+        was needed (no ``n_sources``, or no more components than sources).
+
     stft_ : STFTConfig
         The resolved STFT parameters.
 
@@ -501,12 +510,13 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                 np.arange(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
             ]
             self.memberships_ = None  # each recording's templates are its own
+            self.grouping_ = "recordings"
             return self
         frames = np.vstack([self._magnitude_frames(y)[1] for y in waveforms])
         self.estimator_ = self._new_estimator(frames.shape)
         activations = self.estimator_.fit_transform(frames)
         self.components_ = self.estimator_.components_
-        self.groups_, self.memberships_ = grouped_components(
+        self.groups_, self.memberships_, self.grouping_ = grouped_components(
             self.components_,
             activations,
             self._n_sources,
@@ -631,7 +641,8 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             plays alone, when they guided the separation, else None) and
             ``memberships`` (each component's share of each source, shape
             ``(n_components, n_sources)``, with ``sharing="soft"``, else
-            None).
+            None) and ``grouping``, what made the groups (as
+            ``grouping_``; ``"solos"`` in guided mode).
 
         Examples
         --------
@@ -677,9 +688,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             estimator = self._new_estimator(frames.shape, silent=not frames.any())
             activations = estimator.fit_transform(frames)
             components = estimator.components_
-            memberships = None
+            memberships = grouped_by = None
             if solo_frames is None:
-                groups, memberships = grouped_components(
+                groups, memberships, grouped_by = grouped_components(
                     components,
                     activations,
                     self._n_sources,
@@ -707,6 +718,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                     sr=self.sr,
                     sharing=self.sharing,
                 )
+                grouped_by = "solos"
                 beta_loss = estimator.get_params().get("beta_loss")
                 if beta_loss is not None and components.shape[0]:
                     # an NMF (not a separable selection, whose templates stay
@@ -733,6 +745,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             memberships = (
                 getattr(self, "memberships_", None) if self.sharing == "soft" else None
             )
+            grouped_by = getattr(self, "grouping_", None)
         del frames  # the magnitude is not needed for resynthesis: free it now
         # Silent sources complete the output when the factorization found fewer
         # components than sources asked for (down to none, for silent audio).
@@ -756,6 +769,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             stft_config,
             solo_frames,
             memberships,
+            grouped_by,
         )
 
     def _solo_frames(self, n_rows, stft_config, waveform):

@@ -610,6 +610,13 @@ def _separate_into(
         ]
     # whether the sharing parameter applied (components grouped into sources)
     summary["shared_components"] = separation.memberships is not None
+    # what made the groups: what grouping="auto" chose, "solos" when guided
+    grouped_by = separation.grouping
+    summary["grouped_by"] = (
+        grouped_by
+        if grouped_by is None or isinstance(grouped_by, str)
+        else type(grouped_by).__name__
+    )
     summary["figure"] = None
     if figure:
         stage("figure")

@@ -76,6 +76,7 @@ def test_writes_the_sources_and_the_summary(recording, separator, tmp_path):
     }
     assert len(summary["selected_frames"]) == 3
     assert summary["shared_components"] is False  # no n_sources: no grouping
+    assert summary["grouped_by"] is None
     mixture, sr = load_audio(recording)
     assert summary["sample_rate"] == sr and summary["channels"] == 1
     assert summary["seconds"] == pytest.approx(SECONDS)

@@ -132,6 +132,7 @@ def test_rerun_skips_done_inputs_and_never_overwrites(inputs, tmp_path):
     assert summary["parameters"]["grouping"] == "activations"
     assert summary["parameters"]["sharing"] == "hard"
     assert summary["shared_components"] is False
+    assert summary["grouped_by"] == "activations"
 
 
 def test_mask_grouping_and_sharing_choices_are_the_registry_keys():

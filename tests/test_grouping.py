@@ -598,19 +598,19 @@ def test_grouped_components_share_only_with_soft_sharing():
     no more components than sources give no shares."""
     components, activations = _planted_timbre(np.random.default_rng(0))
     for grouping in ("timbre", "spectra"):
-        hard, none = grouped_components(
+        hard, none, _ = grouped_components(
             components, activations, N_SOURCES, grouping, 0, sharing="hard"
         )
-        groups, shares = grouped_components(
+        groups, shares, grouped_by = grouped_components(
             components, activations, N_SOURCES, grouping, 0
         )
-        assert none is None
+        assert none is None and grouped_by == grouping
         assert [g.tolist() for g in groups] == [g.tolist() for g in hard]
         assert shares.shape == (TRUTH.size, N_SOURCES)
         for k, group in enumerate(groups):  # ties possible
             assert (shares[group, k] >= shares[group].max(axis=1) - 1e-12).all()
     few = grouped_components(components[:3], activations[:, :3], 3, "timbre", 0)
-    assert few[1] is None
+    assert few.memberships is None and few.grouping is None  # nothing grouped
     single = grouped_components(components, activations, 1, "timbre", 0)
     assert single[1] is None and single[0][0].tolist() == list(range(TRUTH.size))
 
@@ -638,16 +638,20 @@ def test_auto_is_timbre_where_patterns_do_not_explain_the_model():
         timbre = grouped_components(
             components, activations, 3, TIMBRE, 0, sharing=sharing
         )
-        assert list(map(tuple, auto[0])) == list(map(tuple, timbre[0]))
+        assert list(map(tuple, auto.groups)) == list(map(tuple, timbre.groups))
+        assert auto.grouping == timbre.grouping == TIMBRE
         if sharing == "soft":
-            np.testing.assert_array_equal(auto[1], timbre[1])
+            np.testing.assert_array_equal(auto.memberships, timbre.memberships)
     components, activations = _planted_patterns(np.random.default_rng(0))
     for grouping in ("auto", "patterns"):
-        groups, shares = grouped_components(components, activations, 3, grouping, 0)
+        groups, shares, grouped_by = grouped_components(
+            components, activations, 3, grouping, 0
+        )
         assert _same_partition(groups, TRUTH) and shares is None
+        assert grouped_by == "patterns"
 
 
-def test_patterns_of_a_silent_model_are_one_group_each_or_timbre():
+def test_a_silent_model_explains_nothing_and_auto_falls_back_to_timbre():
     """All-zero activations: the fit explains nothing (1.0, not nan) and "auto"
     falls back to "timbre"."""
     components, activations = _planted_patterns(np.random.default_rng(0))

@@ -294,6 +294,9 @@ def test_the_defaults_tell_apart_sources_of_one_instrument_on_the_seed_mixture()
     auto = SpectrogramSeparator(n_sources=7, sr=sr, random_state=0)
     timbre = SpectrogramSeparator(n_sources=7, sr=sr, random_state=0, grouping="timbre")
     auto_snr = _mean_snr(auto, mixture, references)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NMF stops at max_iter by design
+        assert auto.separate(mixture).grouping == "patterns"
     assert auto_snr > 6.5
     assert auto_snr > _mean_snr(timbre, mixture, references) + 2
 
@@ -530,3 +533,34 @@ def test_the_default_estimators_parameters_are_grid_searchable(separator, expect
         cv=[(np.array([0]), np.array([1]))],
     ).fit(np.stack([mixture, mixture]), np.stack([sources, sources]))
     assert search.best_params_["estimator__n_components"] in (3, 4)
+
+
+def test_separations_say_what_made_their_groups(duet):
+    """Separation.grouping and grouping_: "patterns" where "auto" found each
+    source one held note (this duet), the grouping asked for otherwise,
+    "solos" when guided, "recordings", None without n_sources."""
+    mixture, references = duet
+
+    def made_by(**params):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NMF stops at max_iter
+            separator = SpectrogramSeparator(NMF(6), n_fft=512, sr=SR, **params)
+            return separator.separate(mixture).grouping
+
+    assert made_by(n_sources=2) == "patterns"
+    assert made_by(n_sources=2, grouping="timbre") == "timbre"
+    assert made_by(n_sources=2, grouping="activations", sharing="hard") == (
+        "activations"
+    )
+    assert made_by(solo_segments=[[(0.0, 0.9)], [(1.1, 1.9)]]) == "solos"
+    assert made_by() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NMF stops at max_iter
+        trained = SpectrogramSeparator(
+            NMF(6), n_fft=512, n_sources=2, blind=False, sr=SR
+        ).fit(mixture[None])
+    assert trained.grouping_ == "patterns"
+    assert trained.separate(mixture).grouping == "patterns"
+    trained.set_params(estimator=SNPA(3), grouping="recordings")
+    trained.fit([references[0][:SR], references[1][SR : 2 * SR]])
+    assert trained.grouping_ == trained.separate(mixture).grouping == "recordings"
