@@ -11,12 +11,13 @@ that there are k = 2 sources:
   spectrogram and each component's model magnitude with the mixture's phase
   (``mask=None``);
 * **defaults**: ``SpectrogramSeparator(n_sources=k)``, a KL-NMF of rank 50
-  whose templates are grouped by timbre, soft mask;
+  whose templates are grouped by timbre here (``grouping="auto"``), soft
+  mask;
 * **best measured**: the blind configuration of best mean SNR in
   ``benchmarks/results/quality.md`` ("KL-NMF(50) shared p1.5": the defaults
-  with a soft mask of power 1.5, 6.27 dB mean against the defaults' 6.13 on
+  with a soft mask of power 1.5, 6.58 dB mean against the defaults' 6.53 on
   the dev mixtures, but 5.29 against 5.40 on the held-out ones with the
-  factorization fixed; blind solo anchoring scores more, 6.47, but this duet
+  factorization fixed; blind solo anchoring scores more, 6.87, but this duet
   has no solo to find).
 
 Below each: the scores (SNR, SI-SDR and BSS Eval's SDR / SIR / SAR, the

@@ -8,8 +8,12 @@ of index arrays, one per source, that partition ``range(n_components)``.
 :data:`GROUPINGS` maps each name :class:`SpectrogramSeparator` accepts as
 ``grouping`` to its strategy.
 
-Every strategy here is a feature function, one row of features per component,
-clustered by k-means. Adding one is registering its feature function::
+Most strategies here are a feature function, one row of features per
+component, clustered by k-means; ``"patterns"`` (a KL-NMF of rank n_sources of
+the components' summed model, :func:`pattern_fit`) and ``"auto"`` (patterns
+where they explain that model, else timbre, :func:`auto_groups`) are
+registered as strategies directly. Adding a k-means one is registering its
+feature function::
 
     @feature("brightness")
     def centroid_features(components, activations, *, sr=22050):
@@ -816,7 +820,7 @@ _PATTERN_BANDS_FROM_HZ = 1000.0
 # three clarinets and strings each repeating one pattern, leaves 0.14 (its
 # patterns grouping 7.25 dB against 2.80 for "timbre"); the 10 other dev
 # mixtures, 24 held-out (bench_heldout.py) and 16 recombined
-# (bench_recombined.py), whose voices play melodies, leave 0.36 to 0.82, and
+# (bench_recombined.py), whose voices play melodies, leave 0.36 to 0.78, and
 # their patterns grouping scores below the floor.
 PATTERN_UNEXPLAINED = 0.25
 

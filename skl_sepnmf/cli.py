@@ -174,9 +174,11 @@ def _parser():
         "--grouping",
         choices=sorted(GROUPINGS),
         default=DEFAULT_GROUPING,
-        help="how --n-sources groups the components into sources: timbre (what "
-        "the templates sound like at any pitch, and which voices sound together), "
-        "spectra or activations (default %(default)s)",
+        help="how --n-sources groups the components into sources: auto "
+        "(patterns where each source is one sound repeated, else timbre), timbre "
+        "(what the templates sound like at any pitch, and which voices sound "
+        "together), patterns (a rank --n-sources NMF of their model), spectra or "
+        "activations (default %(default)s)",
     )
     separate.add_argument(
         "--sharing",
