@@ -608,7 +608,7 @@ def _separate_into(
             round(np.unique(rows % n_frames).size * hop / rate, 3)
             for rows in separation.solo_frames
         ]
-    # whether the sharing parameter applied (components grouped into sources)
+    # whether the sharing parameter applied (components grouped by timbre)
     summary["shared_components"] = separation.memberships is not None
     # what made the groups: what grouping="auto" chose, "solos" when guided
     grouped_by = separation.grouping

@@ -145,7 +145,7 @@ def _parser():
         choices=[DEFAULT_METHOD, *sorted(METHODS)],
         default=DEFAULT_METHOD,
         help=f"factorization ({DEFAULT_METHOD}: the separator's default, KL-NMF of "
-        f"rank {DEFAULT_RANK} grouped by timbre with --n-sources, SNPA of rank "
+        f"rank {DEFAULT_RANK} grouped by --grouping with --n-sources, SNPA of rank "
         f"{DEFAULT_N_COMPONENTS} without)",
     )
     separate.add_argument(

@@ -34,6 +34,7 @@ from skl_sepnmf._grouping import (
     pattern_fit,
     register_conflicts,
     register_places,
+    same_sound_evidence,
     shared_memberships,
     shift_invariant_features,
     solo_frame_indices,
@@ -87,24 +88,31 @@ def _planted_timbre(rng, sr=22050, n_bins=513):
 
 
 def _planted_patterns(rng, sr=22050, n_bins=513):
-    """Each source one pattern (a harmonic note, the same timbre at three
-    pitches) and one time course; each of its components holds every fourth
-    of its partials, with noise on the time course: no component looks like
-    another of its source, and no timbre tells the sources apart."""
+    """Each source one sound: a harmonic note (the same timbre at three
+    pitches) with one time course of attacks (even frames) and sustains (odd
+    frames, 0.6 as loud). Each of its four components is one of its two
+    halves of partials (every other one) in its attacks or in its sustains:
+    no two components of a source share both spectrum and time course, and no
+    timbre tells the sources apart, but the sum of a source's components is
+    its one pattern."""
     frequencies = np.linspace(0, sr / 2, n_bins)
     f0s = np.array([110.0, 165.0, 247.0])
+    on = rng.random((N_FRAMES // 2, N_SOURCES)) < 0.5
+    notes = on * rng.uniform(0.5, 1.0, on.shape)
     components = np.full((TRUTH.size, n_bins), 1e-4)
+    activations = np.zeros((N_FRAMES, TRUTH.size))
     for c, source in enumerate(TRUTH):
+        part = c // N_SOURCES  # 0-3: (half of the partials, attack or sustain)
         partials = f0s[source] * np.arange(1, int(frequencies[-1] // f0s[source]) + 1)
         bins = np.round(partials / frequencies[1]).astype(int)
-        share = slice(c // N_SOURCES, None, PER_SOURCE)
+        half = slice(part % 2, None, 2)
         amplitudes = 1.0 / np.arange(1, bins.size + 1)
-        components[c, bins[share]] += amplitudes[share] * rng.uniform(
-            0.8, 1.2, amplitudes[share].size
+        components[c, bins[half]] += amplitudes[half] * rng.uniform(
+            0.8, 1.2, amplitudes[half].size
         )
-    on = rng.random((N_FRAMES, N_SOURCES)) < 0.5
-    courses = on * rng.uniform(0.5, 1.0, on.shape)
-    return components, courses[:, TRUTH] * rng.uniform(0.9, 1.1, (N_FRAMES, TRUTH.size))
+        sustain = part // 2
+        activations[sustain::2, c] = notes[:, source] * (0.6 if sustain else 1.0)
+    return components, activations * rng.uniform(0.9, 1.1, activations.shape)
 
 
 # A strategy added to GROUPINGS needs a planted case: data whose groups it must
@@ -120,10 +128,11 @@ PLANTED = {
 }
 BLIND = {
     "spectra": {"activations"},  # timbre sees spectral shape too
-    "activations": {"spectra", "timbre"},
+    # timbre hears templates sounding together all through as one sound
+    "activations": {"spectra"},
     "timbre": {"spectra", "activations"},  # spectra groups by pitch here
-    "patterns": {"spectra", "timbre"},
-    "auto": {"spectra", "timbre"},
+    "patterns": {"spectra", "activations", "timbre"},
+    "auto": {"spectra", "activations", "timbre"},
 }
 
 
@@ -487,7 +496,7 @@ def test_register_places_order_the_voices_sounding_together():
     np.testing.assert_allclose(register_places(swapped, activations)[:2], [0.5, 0])
 
 
-def test_timbre_agreement_subtracts_the_voice_and_register_conflicts():
+def test_timbre_agreement_adds_same_sounds_and_subtracts_conflicts():
     rng = np.random.default_rng(0)
     every = [1.0 / h for h in range(1, 13)]
     notes = np.stack([_stft_note(f0, every) for f0 in (220.0, 246.9, 261.6, 293.7)])
@@ -497,7 +506,9 @@ def test_timbre_agreement_subtracts_the_voice_and_register_conflicts():
     assert conflicts[0, 1] > 0.5
     by_register = register_conflicts(notes, activations)
     assert by_register[0, 3] > 0.5  # the lowest and the highest of four
-    partitions_only = with_conflicts + conflicts + by_register
+    same_sound = same_sound_evidence(activations)
+    assert same_sound.max() > 0  # uniform random activations: cosines ~0.75
+    partitions_only = with_conflicts - same_sound + conflicts + by_register
     assert set(np.unique(np.round(partitions_only * 15, 6))) <= set(range(16))
     np.testing.assert_allclose(np.diag(with_conflicts), 1.0)
 
@@ -633,10 +644,10 @@ def test_auto_is_timbre_where_patterns_do_not_explain_the_model():
     components, activations = _planted_timbre(np.random.default_rng(0))
     for sharing in SHARINGS:
         auto = grouped_components(
-            components, activations, 3, "auto", 0, sharing=sharing
+            components, activations, N_SOURCES, "auto", 0, sharing=sharing
         )
         timbre = grouped_components(
-            components, activations, 3, TIMBRE, 0, sharing=sharing
+            components, activations, N_SOURCES, TIMBRE, 0, sharing=sharing
         )
         assert list(map(tuple, auto.groups)) == list(map(tuple, timbre.groups))
         assert auto.grouping == timbre.grouping == TIMBRE
@@ -645,7 +656,7 @@ def test_auto_is_timbre_where_patterns_do_not_explain_the_model():
     components, activations = _planted_patterns(np.random.default_rng(0))
     for grouping in ("auto", "patterns"):
         groups, shares, grouped_by = grouped_components(
-            components, activations, 3, grouping, 0
+            components, activations, N_SOURCES, grouping, 0
         )
         assert _same_partition(groups, TRUTH) and shares is None
         assert grouped_by == "patterns"
@@ -659,5 +670,48 @@ def test_a_silent_model_explains_nothing_and_auto_falls_back_to_timbre():
     groups, unexplained = pattern_fit(components, silent, N_SOURCES)
     assert unexplained == 1.0
     _assert_partition(groups, TRUTH.size, N_SOURCES)
-    auto = GROUPINGS["auto"](components, silent, N_SOURCES, 0)
-    _assert_partition(auto, TRUTH.size, N_SOURCES)
+    auto = grouped_components(components, silent, N_SOURCES, "auto", 0)
+    assert auto.grouping == TIMBRE
+    timbre = GROUPINGS[TIMBRE](components, silent, N_SOURCES, 0)
+    assert list(map(tuple, auto.groups)) == list(map(tuple, timbre))
+
+
+def test_pattern_fit_does_not_depend_on_the_level():
+    """The same ratio and groups at any gain of the activations (the fit runs
+    on a model of unit mean)."""
+    components, activations = _planted_timbre(np.random.default_rng(0))
+    fits = [
+        pattern_fit(components, gain * activations, N_SOURCES)
+        for gain in (1e-8, 1.0, 1e4)
+    ]
+    for groups, unexplained in fits[1:]:
+        assert unexplained == pytest.approx(fits[0][1], rel=1e-6)
+        assert list(map(tuple, groups)) == list(map(tuple, fits[0][0]))
+
+
+def test_patterns_of_a_few_frames_and_of_one_sound():
+    """Fewer frames than sources: a fit all the same (random start, not
+    NNDSVDa's error). One steady sound: one pattern explains it, "auto" keeps
+    timbre (no empty sources)."""
+    components, activations = _planted_patterns(np.random.default_rng(0))
+    groups, unexplained = pattern_fit(components, activations[:2], N_SOURCES)
+    _assert_partition(groups, TRUTH.size, N_SOURCES)
+    assert 0 <= unexplained <= 1
+    steady = np.ones_like(activations)
+    groups, unexplained = pattern_fit(components, steady, N_SOURCES)
+    assert unexplained == 1.0
+    grouped = grouped_components(components, steady, N_SOURCES, "auto", 0)
+    assert grouped.grouping == TIMBRE
+
+
+def test_same_sound_evidence_is_for_templates_heard_together_all_through():
+    """Identical time courses: the full weight; half-overlapping ones
+    (cosine 0.5): nothing; the diagonal: nothing."""
+    on = np.zeros((8, 4))
+    on[:4, 0] = on[:4, 1] = 1.0  # one sound's two parts
+    on[2:6, 2] = 1.0  # overlaps the first sound half the time
+    on[6:, 3] = 1.0  # never with the others
+    evidence = same_sound_evidence(on)
+    assert evidence[0, 1] == evidence[1, 0] == pytest.approx(2.0)
+    assert evidence[0, 2] == evidence[2, 3] == evidence[0, 3] == 0.0
+    np.testing.assert_array_equal(np.diag(evidence), 0.0)

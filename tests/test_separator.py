@@ -293,10 +293,12 @@ def test_the_defaults_tell_apart_sources_of_one_instrument_on_the_seed_mixture()
     mixture, references, sr = load_seed_mixture(seed)
     auto = SpectrogramSeparator(n_sources=7, sr=sr, random_state=0)
     timbre = SpectrogramSeparator(n_sources=7, sr=sr, random_state=0, grouping="timbre")
-    auto_snr = _mean_snr(auto, mixture, references)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NMF stops at max_iter by design
-        assert auto.separate(mixture).grouping == "patterns"
+        separation = auto.separate(mixture)
+        estimates = np.stack(list(separation.sources))
+    assert separation.grouping == "patterns"
+    auto_snr = float(match_sources(references, estimates)[1].mean())
     assert auto_snr > 6.5
     assert auto_snr > _mean_snr(timbre, mixture, references) + 2
 
@@ -379,19 +381,39 @@ def test_trained_mode_applies_its_shares_unless_sharing_is_hard(duet):
     np.testing.assert_allclose(shared.transform(mixture[None]), hard_sources)
 
 
-def test_shared_components_keep_stereo_and_float32(duet):
+@pytest.mark.parametrize("grouping", ["timbre", "auto"])
+def test_grouped_components_keep_stereo_and_float32(duet, grouping):
+    """Shared (timbre) or whole (the patterns "auto" finds in this duet of two
+    held notes), the sources keep the mixture's channels and dtype."""
     mixture, _ = duet
     stereo = np.stack([mixture, 0.5 * mixture]).astype(np.float32)
     separator = SpectrogramSeparator(
-        NMF(6), n_fft=512, n_sources=2, sr=SR, grouping="timbre"
+        NMF(6), n_fft=512, n_sources=2, sr=SR, grouping=grouping
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NMF stops at max_iter
         separation = separator.separate(stereo)
         sources = np.stack(list(separation.sources))
-    assert separation.memberships is not None
+    assert (separation.memberships is not None) == (grouping == "timbre")
+    assert separation.grouping == {"auto": "patterns"}.get(grouping, grouping)
     assert sources.shape == (2, 2, mixture.size) and sources.dtype == np.float32
     np.testing.assert_allclose(sources.sum(axis=0), stereo, atol=1e-5)
+
+
+def test_more_components_than_frames_of_a_short_mixture(duet):
+    """A rank above the number of frames, and more sources than frames:
+    "auto" fits its patterns all the same (it used to raise from inside
+    scikit-learn's NNDSVDa start)."""
+    mixture, _ = duet
+    separator = SpectrogramSeparator(
+        NMF(6), n_fft=512, hop_length=256, n_sources=4, sr=SR
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NMF stops at max_iter
+        separation = separator.separate(mixture[:300])
+        sources = np.stack(list(separation.sources))
+    assert sources.shape == (4, 300)
+    np.testing.assert_allclose(sources.sum(axis=0), mixture[:300], atol=1e-6)
 
 
 def test_guided_mode_beats_blind_on_a_solo_intro_piece():
