@@ -128,8 +128,8 @@ CANDIDATES = {
         power=0.5,
         random_state=0,
     ),
-    # the defaults before grouping="auto": "timbre" everywhere, the seed
-    # mixture's pianos and clarinets included
+    # what grouping="auto" falls back to: "timbre" everywhere, the seed
+    # mixture's pianos and clarinets included (the defaults before "auto")
     "KL-NMF(50) timbre": lambda k: SpectrogramSeparator(
         default_nmf(50), n_sources=k, grouping="timbre", random_state=0
     ),
