@@ -15,7 +15,7 @@ that there are k = 2 sources:
   mask;
 * **best measured**: the blind configuration of best mean SNR in
   ``benchmarks/results/quality.md`` ("KL-NMF(50) shared p1.5": the defaults
-  with a soft mask of power 1.5, 6.58 dB mean against the defaults' 6.53 on
+  with a soft mask of power 1.5, 6.74 dB mean against the defaults' 6.65 on
   the dev mixtures, but 5.29 against 5.40 on the held-out ones with the
   factorization fixed; blind solo anchoring scores more, 6.87, but this duet
   has no solo to find).

@@ -641,8 +641,8 @@ def guided_components(
 
     Given their true solo bars, the ten solo-intro pieces of
     bench_heldout.py score 5.61 dB with shares and 5.25 without, below their
-    blind separation's 5.43; the four of bench_quality.py 9.08 with shares,
-    9.22 without (blind 7.34).
+    blind separation's 5.47; the four of bench_quality.py 9.07 with shares,
+    9.22 without (blind 7.67).
     """
     n_sources = len(solo_frames)
     n_components = components.shape[0]

@@ -126,9 +126,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         iterations, at most one component per frame), whose templates
         ``grouping`` gathers into the sources: the best blind configuration of
         ``benchmarks/bench_quality.py``, with ``sharing="soft"`` and
-        ``power=1`` (mean SNR 6.53 dB over the 11 dev mixtures, 6.53-6.61
+        ``power=1`` (mean SNR 6.65 dB over the 11 dev mixtures, 6.64-6.73
         over four k-means seeds: floor 1.32 dB, ideal ratio mask 12.06 dB,
-        nussl's TimbreClustering 3.18 dB; 5.62 dB on the 24 held-out
+        nussl's TimbreClustering 3.18 dB; 5.60 dB on the 24 held-out
         mixtures of ``bench_heldout.py``, floor 1.58 dB). Without
         ``n_sources``: ``SNPA(n_components=8)``, one output per selected frame.
         Its parameters are searchable as ``estimator__n_components`` and so
@@ -167,7 +167,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         shared more evenly. Shared components (``sharing="soft"``) already
         hedge where the grouping is unsure, and want the plain ratio: with
         them, power 1 beat 0.5 by 1.1 dB on the 11 dev mixtures of
-        bench_quality.py (6.53 against 5.48 dB) and by 0.6 dB on the 24
+        bench_quality.py (6.65 against 5.53 dB) and by 0.6 dB on the 24
         held-out mixtures of bench_heldout.py (the factorization fixed);
         whole components (``sharing="hard"``, the defaults before) were
         chosen at 0.5.

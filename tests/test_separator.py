@@ -284,7 +284,7 @@ def test_the_defaults_tell_apart_sources_of_one_instrument_on_the_seed_mixture()
     """The notebook's mixture: three pianos, three clarinets and strings, each
     repeating its own pattern (mix/7 scores 0.43 dB). Seven patterns explain
     its model, so "auto" groups by them: 7.25 dB in bench_quality.py, against
-    2.80 by timbre, which puts the pianos together."""
+    4.47 by timbre, which puts the pianos together."""
     seed = DATA_DIR / "seed"
     if not seed.exists():
         pytest.skip(f"{seed} is absent")
@@ -417,7 +417,7 @@ def test_more_components_than_frames_of_a_short_mixture(duet):
 
 
 def test_guided_mode_beats_blind_on_a_solo_intro_piece():
-    """duet_solointro_bwv267 (floor 2.41 dB): blind 11.6 dB, guided by the true
+    """duet_solointro_bwv267 (floor 2.41 dB): blind 12.6 dB, guided by the true
     solo bars 15.3 dB in bench_quality.py."""
     mixture, references, sr = _dev("duet_solointro_bwv267")
     blind = SpectrogramSeparator(n_sources=2, sr=sr, random_state=0)
@@ -433,7 +433,7 @@ def test_guided_mode_beats_blind_on_a_solo_intro_piece():
 def test_blind_solo_anchoring_finds_the_solos_of_a_solo_intro_piece():
     """solointro_bwv271 (floor 0.59 dB): solo_segments="auto" finds solos for
     all four sources, almost all inside the solo bars (the first 13.3 s), and
-    beats the floor by more than 2 dB (6.27 in bench_quality.py)."""
+    beats the floor by more than 2 dB (6.22 in bench_quality.py)."""
     mixture, references, sr = _dev("solointro_bwv271")
     floor = float(match_sources(references, np.stack([mixture / 4] * 4))[1].mean())
     separator = SpectrogramSeparator(
