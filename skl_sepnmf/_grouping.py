@@ -856,7 +856,7 @@ _PATTERN_BANDS_PER_OCTAVE = 24
 # sources apart by timbre would merge those of one instrument. Measured on the
 # rank-50 models: the seed mixture, whose seven sources are three pianos,
 # three clarinets and strings each repeating one pattern, leaves 0.14 (its
-# patterns grouping 7.25 dB against 2.80 for "timbre"); the 10 other dev
+# patterns grouping 7.25 dB against 4.47 for "timbre"); the 10 other dev
 # mixtures, 24 held-out (bench_heldout.py) and 16 recombined
 # (bench_recombined.py), whose voices play melodies, leave 0.36 to 0.78, and
 # their patterns grouping scores below the floor.
@@ -917,9 +917,8 @@ def pattern_fit(
     )
     model = activations @ band_components
     total = model.sum()
-    not_explained = groups_of(np.zeros(n_components, int), n_sources), 1.0
-    if total == 0:
-        return not_explained
+    if total == 0:  # nothing to explain: one group, no better than one pattern
+        return groups_of(np.zeros(n_components, int), n_sources), 1.0
     # unit mean: scikit-learn's updates clip the model at an absolute epsilon,
     # which would make the fit depend on the recording's level; the ratio and
     # the shares do not change with the scale
@@ -971,7 +970,8 @@ def pattern_groups(
     components: NDArray, activations: NDArray, n_sources, random_state, *, sr=22050
 ) -> list[NDArray]:
     """The ``"patterns"`` grouping: :func:`pattern_fit`'s groups (the
-    ``random_state`` is not used: the fit starts from NNDSVDa)."""
+    ``random_state`` is not used: the fit starts from NNDSVDa, or from a fixed
+    random start where there are fewer frames than sources)."""
     n_components = components.shape[0]
     if n_sources is None or n_components <= n_sources:
         return [np.array([k]) for k in range(n_components)]
@@ -1083,7 +1083,7 @@ SHARINGS = ("soft", "hard")
 class Grouped(NamedTuple):
     """What :func:`grouped_components` found."""
 
-    groups: list
+    groups: list[NDArray]
     # each component's share of each source, or None (whole components)
     memberships: NDArray | None
     # the strategy that made the groups: a name of GROUPINGS ("patterns" or

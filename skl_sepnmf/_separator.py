@@ -191,7 +191,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         ``"auto"`` is ``"patterns"`` where ``n_sources`` patterns leave less
         than a quarter of what one pattern leaves unexplained of the
         templates' summed model (each source one sound repeated: the seed
-        mixture's pianos and clarinets, 7.25 dB against 2.80 with
+        mixture's pianos and clarinets, 7.25 dB against 4.47 with
         ``"timbre"`` in bench_quality.py), else ``"timbre"``.
         ``"patterns"`` fits that model with a KL-NMF of rank ``n_sources``
         and gives each template, whole, to the pattern that takes most of it
