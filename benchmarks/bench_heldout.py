@@ -11,9 +11,11 @@ Columns: the floor (``mix / k`` for every source), the ideal ratio mask (the
 ceiling), the notebook's configuration, whole templates with power-0.5 masks
 (``KL-NMF(50) hard p0.5``: the defaults before shared components, but with the
 octave check of the fundamentals added since) and with power-1 masks (``hard
-p1``), the defaults at rank 40, blind solo anchoring (``found solos``), the
-defaults and the defaults with ``random_state`` 1, 2 and 3 (the spread over
-the grouping's k-means seeds),
+p1``), the defaults at rank 40, blind solo anchoring (``found solos``),
+``grouping="timbre"`` (``KL-NMF(50) timbre``, what ``"auto"`` falls back to),
+the same shares at every frame (``KL-NMF(50) soft``: the defaults before
+``sharing="voices"``), the defaults and the defaults with ``random_state`` 1,
+2 and 3 (the spread over the grouping's k-means seeds),
 the same functions as ``bench_quality.py``; mean SNR and SI-SDR (dB) after
 one-to-one matching on SNR, the mean, the mean improvement over the floor, the
 count below the floor and the seconds per mixture.
@@ -68,6 +70,7 @@ LABELS = (
     "KL-NMF(40) shared",
     "found solos",
     "KL-NMF(50) timbre",
+    "KL-NMF(50) soft",
     "defaults",
     "defaults random_state=1",
     "defaults random_state=2",

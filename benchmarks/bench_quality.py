@@ -133,6 +133,10 @@ CANDIDATES = {
     "KL-NMF(50) timbre": lambda k: SpectrogramSeparator(
         default_nmf(50), n_sources=k, grouping="timbre", random_state=0
     ),
+    # the defaults before sharing="voices": the same shares at every frame
+    "KL-NMF(50) soft": lambda k: SpectrogramSeparator(
+        default_nmf(50), n_sources=k, sharing="soft", random_state=0
+    ),
     "KL-NMF(50) hard p1": lambda k: SpectrogramSeparator(
         default_nmf(50), n_sources=k, sharing="hard", random_state=0
     ),

@@ -838,6 +838,33 @@ def shared_memberships(
     return shares / shares.sum(axis=1, keepdims=True)
 
 
+# Shares that follow the music (sharing="voices", the default): each source
+# is a voice, one note at a time, so a component shared between sources (one
+# note's template that two instruments both play, a chord of two voices)
+# belongs, at a given frame, less to a source busy there with another note.
+# How busy is what ``_masks.frame_shares`` weighs, frame by frame; which
+# components are another note is :func:`note_rivals`.
+
+
+def note_rivals(components: NDArray, activations: NDArray, *, sr=22050) -> NDArray:
+    """Which components are other notes than each other, shape
+    (n_components, n_components): 1.0 where their
+    :func:`fundamental_frequencies` lie more than half a semitone apart and
+    they are not parts of one sound (no :func:`same_sound_evidence`: a note's
+    upper partials, a template whose fundamental is misread, start and stop
+    with the note and are no rival of it); 0.0 elsewhere, the diagonal
+    included."""
+    fundamentals = fundamental_frequencies(components, sr=sr)
+    steps = np.abs(
+        np.rint(
+            _FUNDAMENTAL_STEPS_PER_OCTAVE
+            * np.log2(fundamentals[:, None] / fundamentals[None])
+        )
+    )
+    two_notes = steps > _SAME_NOTE_STEPS
+    return (two_notes & (same_sound_evidence(activations) == 0)).astype(float)
+
+
 # The "patterns" grouping fits the components' summed model (activations @
 # components) with a KL-NMF of rank n_sources (scikit-learn's, multiplicative
 # updates, NNDSVDa start) and gives each component to the pattern that takes
@@ -1076,8 +1103,13 @@ def group_components(
 
 
 # How the separator gives component models to sources: ``"soft"`` shares them
-# (:func:`shared_memberships`), ``"hard"`` gives each whole to its group.
-SHARINGS = ("soft", "hard")
+# (:func:`shared_memberships`), ``"voices"`` shares them too and weighs each
+# share, frame by frame, by how busy the source is with other notes there
+# (:func:`note_rivals`, ``_masks.frame_shares``), ``"hard"`` gives each whole
+# to its group.
+VOICES = "voices"
+SHARINGS = (VOICES, "soft", "hard")
+DEFAULT_SHARING = VOICES
 
 
 class Grouped(NamedTuple):

@@ -17,13 +17,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._grouping import (
     DEFAULT_GROUPING,
+    DEFAULT_SHARING,
     GROUPINGS,
     RENAMED,
     SHARINGS,
+    VOICES,
     check_solo_segments,
     found_solo_frames,
     grouped_components,
     guided_components,
+    note_rivals,
     resolve,
     solo_frame_indices,
 )
@@ -401,7 +404,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         n_iter=32,
         n_sources=None,
         grouping=DEFAULT_GROUPING,
-        sharing="soft",
+        sharing=DEFAULT_SHARING,
         blind=True,
         solo_segments=None,
         sr=22050,
@@ -743,7 +746,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             groups = self.groups_
             # the shares fit found; sharing="hard" set since gives whole ones
             memberships = (
-                getattr(self, "memberships_", None) if self.sharing == "soft" else None
+                getattr(self, "memberships_", None) if self.sharing != "hard" else None
             )
             grouped_by = getattr(self, "grouping_", None)
         del frames  # the magnitude is not needed for resynthesis: free it now
@@ -752,8 +755,22 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         n_out = max(len(groups), self._n_sources or 0)
         if not groups:
             n_out = max(n_out, getattr(estimator, "n_components", None) or 0)
+        # sharing="voices": shares weighed frame by frame by the other notes
+        # each source plays there
+        rivals = (
+            note_rivals(components, activations, sr=self.sr)
+            if self.sharing == VOICES and memberships is not None
+            else None
+        )
         masks = MaskedSources(
-            stft, activations, components, groups, self.mask, self.power, memberships
+            stft,
+            activations,
+            components,
+            groups,
+            self.mask,
+            self.power,
+            memberships,
+            rivals,
         )
         # the generator keeps the waveform's shape and dtype, not the waveform:
         # a caller may free it while the sources are made

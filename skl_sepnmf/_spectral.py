@@ -413,10 +413,22 @@ class MaskedSources:
     memberships : ndarray of shape (n_components, n_sources), default=None
         Each component's share of each source, when components are shared
         (:class:`~skl_sepnmf._masks.BlockModels`).
+    rivals : ndarray of shape (n_components, n_components), default=None
+        With ``memberships``, which components are other notes than each
+        other: the shares then vary with the frame
+        (:func:`~skl_sepnmf._masks.frame_shares`).
     """
 
     def __init__(
-        self, mixture, activations, components, groups, mask, power, memberships=None
+        self,
+        mixture,
+        activations,
+        components,
+        groups,
+        mask,
+        power,
+        memberships=None,
+        rivals=None,
     ):
         if isinstance(mixture, np.ndarray):
             mixture = _StoredSTFT(mixture)
@@ -433,6 +445,7 @@ class MaskedSources:
         self.memberships = (
             None if memberships is None else np.asarray(memberships, dtype=self.real)
         )
+        self.rivals = None if rivals is None else np.asarray(rivals, dtype=self.real)
         self.mask_function = MASKS[mask_key(mask)]
         self.power = power
         self.step = mixture.step
@@ -444,7 +457,11 @@ class MaskedSources:
         mixture = self.mixture.block(frames.start, frames.stop)
         mixture = mixture.reshape((-1,) + mixture.shape[-2:])
         models = BlockModels(
-            self.activations[:, frames], self.components, self.groups, self.memberships
+            self.activations[:, frames],
+            self.components,
+            self.groups,
+            self.memberships,
+            self.rivals,
         )
         return self.mask_function(models, k, mixture, self.power)
 

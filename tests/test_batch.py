@@ -68,7 +68,7 @@ def test_writes_the_sources_and_the_summary(recording, separator, tmp_path):
         "n_sources": None,
         "mask": "soft",
         "power": 1.0,
-        "sharing": "soft",
+        "sharing": "voices",
         "n_fft": 512,
         "hop_length": 128,
         "n_fft_ms": round(512 / summary["sample_rate"] * 1000, 2),

@@ -31,6 +31,7 @@ from skl_sepnmf._grouping import (
     guided_groups,
     harmonic_profiles,
     log_frequency_matrix,
+    note_rivals,
     pattern_fit,
     register_conflicts,
     register_places,
@@ -715,3 +716,27 @@ def test_same_sound_evidence_is_for_templates_heard_together_all_through():
     assert evidence[0, 1] == evidence[1, 0] == pytest.approx(2.0)
     assert evidence[0, 2] == evidence[2, 3] == evidence[0, 3] == 0.0
     np.testing.assert_array_equal(np.diag(evidence), 0.0)
+
+
+def test_note_rivals_are_other_notes_not_parts_of_one_sound():
+    """Templates: A3, B3, A3 again (a second part of the note, heard now and
+    then), E5 (beyond an octave: still another note of a
+    voice). A3 and B3 sound at different moments: rivals; A3's two parts: not
+    (one note); E5 starts and stops with A3 all through (cosine 1: a part of
+    its sound, e.g. misread upper partials): not A3's rival, but B3's; the
+    diagonal: none."""
+    every = [1.0 / h for h in range(1, 13)]
+    notes = np.stack([_stft_note(f0, every) for f0 in (220.0, 246.9, 220.0, 659.3)])
+    first = np.r_[np.ones(6), np.zeros(6)]
+    second = np.r_[np.zeros(6), np.ones(6)]
+    now_and_then = np.zeros(12)
+    now_and_then[[0, 6]] = 1.0  # cosine 0.29 with A3 and with B3
+    activations = np.stack([first, second, now_and_then, first]).T
+    rivals = note_rivals(notes, activations)
+    assert rivals.shape == (4, 4)
+    np.testing.assert_array_equal(rivals, rivals.T)
+    np.testing.assert_array_equal(np.diag(rivals), 0.0)
+    assert rivals[0, 1] == 1.0 and rivals[1, 3] == 1.0
+    assert rivals[0, 2] == 0.0  # the same note
+    assert rivals[1, 2] == 1.0  # B3 and A3's second part
+    assert rivals[0, 3] == 0.0  # E5 always with A3: one sound

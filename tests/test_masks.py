@@ -13,10 +13,12 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skl_sepnmf import SNPA, SpectrogramSeparator
 from skl_sepnmf._masks import (
+    BUSY_WEIGHT,
     MASKS,
     NOTEBOOK_MASK,
     BlockModels,
     binary_mask,
+    frame_shares,
     mask_key,
     mask_parameter,
     model_magnitude,
@@ -100,6 +102,61 @@ def test_shared_components_split_their_models_and_the_mixture(seed, n_groups, po
         np.abs(model_magnitude(shared, k, mixture, power)) for k in range(n_groups)
     )
     np.testing.assert_allclose(magnitudes, shared.total(), atol=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=seeds, n_groups=st.integers(1, 4), power=st.sampled_from([0.5, 1, 2]))
+def test_frame_shares_split_the_models_and_the_mixture(seed, n_groups, power):
+    """Shares that vary with the frame still sum to one for every component
+    at every frame: the source models sum to the whole model and the soft
+    masks partition the mixture; without rivals they are the static ones."""
+    rng = np.random.default_rng(seed)
+    models, mixture = _block(rng, n_groups)
+    n_components = models.components.shape[0]
+    shares = rng.random((n_components, n_groups))
+    shares /= shares.sum(axis=1, keepdims=True)
+    rivals = np.triu(rng.random((n_components, n_components)) < 0.5, 1)
+    rivals = (rivals | rivals.T).astype(float)
+    varying = BlockModels(
+        models.activations, models.components, models.groups, shares, rivals
+    )
+    assert varying.shares.shape == models.activations.shape + (n_groups,)
+    np.testing.assert_allclose(varying.shares.sum(axis=-1), 1.0)
+    parts = [varying.model(k) for k in range(n_groups)]
+    np.testing.assert_allclose(sum(parts), varying.total(), atol=1e-10)
+    total = sum(soft_mask(varying, k, mixture, power) for k in range(n_groups))
+    np.testing.assert_allclose(total, mixture, atol=1e-10)
+    static = BlockModels(models.activations, models.components, models.groups, shares)
+    none = BlockModels(
+        models.activations, models.components, models.groups, shares, 0 * rivals
+    )
+    for k in range(n_groups):
+        np.testing.assert_allclose(none.model(k), static.model(k), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_shared_note_goes_to_the_source_free_at_that_frame(dtype):
+    """Components: source 0's note, source 1's note, and a third note shared
+    half and half. Frame 0: source 0 plays its note with the shared one,
+    which goes mostly to source 1 (e ** 3 to 1 at most); frame 1: source 1
+    plays, and it goes to source 0; frame 2: it sounds alone, half and half.
+    A component given 96% to its source keeps more than half however busy
+    that source is."""
+    activations = np.array([[1e3, 0, 1], [0, 1e3, 1], [0, 0, 1]], dtype=dtype)
+    components = np.ones((3, 5), dtype=dtype)
+    shares = np.array([[1, 0], [0, 1], [0.5, 0.5]])
+    rivals = 1.0 - np.eye(3)
+    varying = frame_shares(activations, components, shares.astype(dtype), rivals)
+    assert varying.dtype == dtype
+    busy = 1e3 / (1e3 + 1)
+    expected = 1 / (1 + np.exp(-BUSY_WEIGHT * busy))
+    np.testing.assert_allclose(varying[0, 2], [1 - expected, expected], rtol=1e-5)
+    np.testing.assert_allclose(varying[1, 2], [expected, 1 - expected], rtol=1e-5)
+    np.testing.assert_allclose(varying[2, 2], [0.5, 0.5])
+    np.testing.assert_allclose(varying[:, 0], [[1, 0]] * 3)  # whole stays whole
+    leaning = np.array([[1, 0], [0, 1], [0.96, 0.04]], dtype=dtype)
+    kept = frame_shares(activations, components, leaning, rivals)[0, 2, 0]
+    assert 0.5 < kept < 0.96
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
