@@ -631,7 +631,7 @@ def guided_components(
     sr=22050,
     sharing: str = "soft",
 ) -> tuple[list[NDArray], NDArray | None]:
-    """The groups of :func:`guided_groups`, and with ``sharing="soft"`` each
+    """The groups of :func:`guided_groups`, and unless ``sharing="hard"`` each
     component's share of each source: a component heard in the solos (at
     least 5% of its activation there) whole to its source, the others shared
     by their timbre agreement with each group (:func:`shared_memberships`).
@@ -1134,7 +1134,7 @@ def grouped_components(
     sr: float = 22050,
     sharing: str = "soft",
 ) -> Grouped:
-    """The groups of :func:`group_components`, and with ``sharing="soft"``
+    """The groups of :func:`group_components`, and unless ``sharing="hard"``
     each component's share of each source (:func:`shared_memberships` of the
     :func:`timbre_agreement`, whatever ``grouping`` made the groups); the
     shares are None with ``"hard"``, for a single source, with no more

@@ -185,8 +185,9 @@ def _parser():
         choices=list(SHARINGS),
         default=SpectrogramSeparator().sharing,
         help="how each grouped component goes to the sources: soft (shared by its "
-        "timbre agreement with each group, its own group the largest share) or "
-        "hard (whole to its group) (default %(default)s)",
+        "timbre agreement with each group, its own group the largest share), "
+        "voices (those shares weighed at each frame by the other notes each "
+        "source plays there) or hard (whole to its group) (default %(default)s)",
     )
     separate.add_argument(
         "--solo",
