@@ -128,10 +128,10 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         (multiplicative updates, NNDSVDa start, 200
         iterations, at most one component per frame), whose templates
         ``grouping`` gathers into the sources: the best blind configuration of
-        ``benchmarks/bench_quality.py``, with ``sharing="soft"`` and
-        ``power=1`` (mean SNR 6.65 dB over the 11 dev mixtures, 6.64-6.73
+        ``benchmarks/bench_quality.py``, with ``sharing="voices"`` and
+        ``power=1`` (mean SNR 6.94 dB over the 11 dev mixtures, 6.94-7.02
         over four k-means seeds: floor 1.32 dB, ideal ratio mask 12.06 dB,
-        nussl's TimbreClustering 3.18 dB; 5.60 dB on the 24 held-out
+        nussl's TimbreClustering 3.18 dB; 5.77 dB on the 24 held-out
         mixtures of ``bench_heldout.py``, floor 1.58 dB). Without
         ``n_sources``: ``SNPA(n_components=8)``, one output per selected frame.
         Its parameters are searchable as ``estimator__n_components`` and so
@@ -167,10 +167,11 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
     power : float, default=1.0
         Exponent ``p`` of the soft mask: 1 is the ratio of the models, 2 the
         Wiener filter on magnitudes; below 1 the masks are gentler, each bin
-        shared more evenly. Shared components (``sharing="soft"``) already
-        hedge where the grouping is unsure, and want the plain ratio: with
-        them, power 1 beat 0.5 by 1.1 dB on the 11 dev mixtures of
-        bench_quality.py (6.65 against 5.53 dB) and by 0.6 dB on the 24
+        shared more evenly. Shared components (``sharing="soft"`` or
+        ``"voices"``) already hedge where the grouping is unsure, and want the
+        plain ratio: with them, power 1 beat 0.5 by 1.1 dB on the 11 dev
+        mixtures of bench_quality.py (6.94 against 5.81 dB; 6.65 against 5.53
+        with the same shares at every frame) and by 0.6 dB on the 24
         held-out mixtures of bench_heldout.py (the factorization fixed);
         whole components (``sharing="hard"``, the defaults before) were
         chosen at 0.5.
@@ -194,7 +195,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         ``"auto"`` is ``"patterns"`` where ``n_sources`` patterns leave less
         than a quarter of what one pattern leaves unexplained of the
         templates' summed model (each source one sound repeated: the seed
-        mixture's pianos and clarinets, 7.25 dB against 4.47 with
+        mixture's pianos and clarinets, 7.25 dB against 4.71 with
         ``"timbre"`` in bench_quality.py), else ``"timbre"``.
         ``"patterns"`` fits that model with a KL-NMF of rank ``n_sources``
         and gives each template, whole, to the pattern that takes most of it
@@ -242,8 +243,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         at each frame by how busy each source is there with other notes
         (each source a voice, one note at a time): a shared template goes
         more to the source that is free (``skl_sepnmf._masks.frame_shares``;
-        6.65 -> 6.94 dB on bench_quality.py's 11 mixtures in the grouping
-        alone, 5.60 -> 5.77 on bench_heldout.py's 24). In guided mode
+        6.65 -> 6.94 dB on bench_quality.py's 11 mixtures, 5.60 -> 5.77 on
+        bench_heldout.py's 24, 7.18 -> 7.26 on bench_recombined.py's 16). In
+        guided mode
         (``solo_segments``) the
         templates heard in a source's solos stay whole. Used only where
         components are grouped (``n_sources`` below the number of

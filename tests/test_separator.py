@@ -262,7 +262,7 @@ def test_the_default_factorization_is_kl_nmf_of_rank_50_with_n_sources():
 
 def test_the_defaults_separate_a_real_duet_far_above_the_floor():
     """duet_bwv269 (viola, tuba): mix/2 scores 1.75 dB; the defaults must give
-    more than 8 dB above that (14.5 in bench_quality.py)."""
+    more than 8 dB above that (15.5 in bench_quality.py)."""
     mixture, references, sr = _dev("duet_bwv269")
     floor = float(match_sources(references, np.stack([mixture / 2] * 2))[1].mean())
     separator = SpectrogramSeparator(n_sources=2, sr=sr, random_state=0)
@@ -271,7 +271,7 @@ def test_the_defaults_separate_a_real_duet_far_above_the_floor():
 
 def test_the_defaults_separate_a_chorale_above_the_floor():
     """chorale_bwv255 (violin, clarinet, tenor sax, bassoon): mix/4 scores
-    1.12 dB, the defaults 3.3 dB in bench_quality.py; 2.6 with whole templates
+    1.12 dB, the defaults 3.5 dB in bench_quality.py; 2.6 with whole templates
     and power 0.5, and 1.21 without the register conflicts of the grouping
     (voices keep their pitch order)."""
     mixture, references, sr = _dev("chorale_bwv255")
@@ -284,7 +284,7 @@ def test_the_defaults_tell_apart_sources_of_one_instrument_on_the_seed_mixture()
     """The notebook's mixture: three pianos, three clarinets and strings, each
     repeating its own pattern (mix/7 scores 0.43 dB). Seven patterns explain
     its model, so "auto" groups by them: 7.25 dB in bench_quality.py, against
-    4.47 by timbre, which puts the pianos together."""
+    4.71 by timbre, which puts the pianos together."""
     seed = DATA_DIR / "seed"
     if not seed.exists():
         pytest.skip(f"{seed} is absent")
@@ -430,8 +430,8 @@ def test_more_components_than_frames_of_a_short_mixture(duet):
 
 
 def test_guided_mode_beats_blind_on_a_solo_intro_piece():
-    """duet_solointro_bwv267 (floor 2.41 dB): blind 12.6 dB, guided by the true
-    solo bars 15.3 dB in bench_quality.py."""
+    """duet_solointro_bwv267 (floor 2.41 dB): blind 13.0 dB, guided by the true
+    solo bars 15.6 dB in bench_quality.py."""
     mixture, references, sr = _dev("duet_solointro_bwv267")
     blind = SpectrogramSeparator(n_sources=2, sr=sr, random_state=0)
     guided = SpectrogramSeparator(
@@ -446,7 +446,7 @@ def test_guided_mode_beats_blind_on_a_solo_intro_piece():
 def test_blind_solo_anchoring_finds_the_solos_of_a_solo_intro_piece():
     """solointro_bwv271 (floor 0.59 dB): solo_segments="auto" finds solos for
     all four sources, almost all inside the solo bars (the first 13.3 s), and
-    beats the floor by more than 2 dB (6.22 in bench_quality.py)."""
+    beats the floor by more than 2 dB (6.35 in bench_quality.py)."""
     mixture, references, sr = _dev("solointro_bwv271")
     floor = float(match_sources(references, np.stack([mixture / 4] * 4))[1].mean())
     separator = SpectrogramSeparator(
