@@ -71,9 +71,10 @@ def frame_shares(
             rival, magnitudes + rival, out=np.zeros_like(rival), where=rival > 0
         )
         shares[..., k] = memberships[:, k] * np.exp(-BUSY_WEIGHT * busy)
-    # > 0: each row of the memberships sums to one, and exp(-3) > 0
-    shares /= shares.sum(axis=-1, keepdims=True)
-    return shares
+    # > 0 where the memberships' row sums to one (exp(-3) > 0); a row of
+    # zeros (no share anywhere) stays zeros, as its static model would
+    total = shares.sum(axis=-1, keepdims=True)
+    return np.divide(shares, total, out=np.zeros_like(shares), where=total > 0)
 
 
 class BlockModels:

@@ -71,7 +71,9 @@ class Separation(NamedTuple):
     # (named, or found with solo_segments="auto"); None for a blind one
     solo_frames: list | None = None
     # each component's share of each source, (n_components, n_sources), with
-    # sharing="soft"; None where each component is given whole to its group
+    # sharing="soft" or "voices" (the same at every frame: "voices" weighs them
+    # frame by frame when it masks); None where each component is given whole
+    # to its group
     memberships: np.ndarray | None = None
     # what made the groups: a grouping name (what "auto" chose), a clusterer,
     # "solos" (guided), "recordings" (trained on solo recordings), or None
@@ -265,7 +267,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         two sources. The mixture is factorized as in blind mode; the templates
         heard mostly in one source's solos make that source, and the others
         join the source whose solo templates they most agree with in timbre
-        (shared among the sources with ``sharing="soft"``, the solo
+        (shared among the sources unless ``sharing="hard"``, the solo
         templates staying whole).
         An NMF estimator is then refined knowing that no other source sounds
         in a solo (50 multiplicative updates with those activations at zero;
@@ -652,7 +654,8 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             ``solo_frames`` (each source's rows of the activations where it
             plays alone, when they guided the separation, else None) and
             ``memberships`` (each component's share of each source, shape
-            ``(n_components, n_sources)``, with ``sharing="soft"``, else
+            ``(n_components, n_sources)``, with ``sharing="soft"`` or
+            ``"voices"``, before ``"voices"`` weighs them at each frame, else
             None) and ``grouping``, what made the groups (as
             ``grouping_``; ``"solos"`` in guided mode).
 

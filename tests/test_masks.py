@@ -134,6 +134,23 @@ def test_frame_shares_split_the_models_and_the_mixture(seed, n_groups, power):
         np.testing.assert_allclose(none.model(k), static.model(k), atol=1e-12)
 
 
+def test_frame_shares_of_a_stereo_block_are_each_channels_own():
+    """A channel's shares depend on its own frames only (one factorization,
+    masks per channel)."""
+    rng = np.random.default_rng(0)
+    activations = rng.random((2, 7, 6)) * (rng.random((2, 7, 6)) < 0.6)
+    components = rng.random((6, 9))
+    shares = rng.random((6, 3))
+    shares /= shares.sum(axis=1, keepdims=True)
+    rivals = 1.0 - np.eye(6)
+    stereo = frame_shares(activations, components, shares, rivals)
+    for channel in range(2):
+        np.testing.assert_allclose(
+            stereo[channel],
+            frame_shares(activations[channel], components, shares, rivals),
+        )
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_a_shared_note_goes_to_the_source_free_at_that_frame(dtype):
     """Components: source 0's note, source 1's note, and a third note shared
@@ -157,6 +174,10 @@ def test_a_shared_note_goes_to_the_source_free_at_that_frame(dtype):
     leaning = np.array([[1, 0], [0, 1], [0.96, 0.04]], dtype=dtype)
     kept = frame_shares(activations, components, leaning, rivals)[0, 2, 0]
     assert 0.5 < kept < 0.96
+    nowhere = np.array([[1, 0], [0, 1], [0, 0]], dtype=dtype)  # no share: none
+    np.testing.assert_array_equal(
+        frame_shares(activations, components, nowhere, rivals)[:, 2], 0.0
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -365,9 +365,34 @@ def test_shares_are_reported_only_where_components_are_shared(duet):
         SpectrogramSeparator(sharing="some").fit(mixture[None])
 
 
+def test_voices_weigh_the_shares_in_blind_mode(duet):
+    """sharing="voices" reaches the masks: other sources than the same shares
+    at every frame ("soft") give, still summing to the mixture."""
+    mixture, _ = duet
+
+    def separated(sharing):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NMF stops at max_iter
+            return SpectrogramSeparator(
+                NMF(6, random_state=0),
+                n_fft=512,
+                n_sources=2,
+                grouping="timbre",
+                sharing=sharing,
+                random_state=0,
+                sr=SR,
+            ).fit_transform(mixture[None])[0]
+
+    voices, static = separated("voices"), separated("soft")
+    assert not np.allclose(voices, static)
+    np.testing.assert_allclose(voices.sum(axis=0), mixture, atol=1e-6)
+
+
 def test_trained_mode_applies_its_shares_unless_sharing_is_hard(duet):
-    """blind=False: transform masks with the shares fit found; sharing="hard"
-    set after fit gives what a hard fit gives (the same groups, whole)."""
+    """blind=False: transform masks with the shares fit found, the same at
+    every frame ("soft") or weighed at each ("voices", set after fit);
+    sharing="hard" set after fit gives what a hard fit gives (the same groups,
+    whole)."""
     mixture, _ = duet
 
     def trained(sharing):
@@ -390,6 +415,10 @@ def test_trained_mode_applies_its_shares_unless_sharing_is_hard(duet):
     hard_sources = whole.transform(mixture[None])
     assert not np.allclose(soft_sources, hard_sources)
     np.testing.assert_allclose(soft_sources.sum(axis=1), mixture[None], atol=1e-6)
+    voices_sources = shared.set_params(sharing="voices").transform(mixture[None])
+    assert not np.allclose(voices_sources, soft_sources)
+    assert not np.allclose(voices_sources, hard_sources)
+    np.testing.assert_allclose(voices_sources.sum(axis=1), mixture[None], atol=1e-6)
     shared.set_params(sharing="hard")
     np.testing.assert_allclose(shared.transform(mixture[None]), hard_sources)
 
