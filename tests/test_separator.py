@@ -365,6 +365,20 @@ def test_shares_are_reported_only_where_components_are_shared(duet):
         SpectrogramSeparator(sharing="some").fit(mixture[None])
 
 
+def _six_templates_in_two(sharing, **params):
+    """NMF(6) of the duet, grouped by timbre into 2 sources."""
+    return SpectrogramSeparator(
+        NMF(6, random_state=0),
+        n_fft=512,
+        n_sources=2,
+        grouping="timbre",
+        sharing=sharing,
+        random_state=0,
+        sr=SR,
+        **params,
+    )
+
+
 def test_voices_weigh_the_shares_in_blind_mode(duet):
     """sharing="voices" reaches the masks: other sources than the same shares
     at every frame ("soft") give, still summing to the mixture."""
@@ -373,15 +387,7 @@ def test_voices_weigh_the_shares_in_blind_mode(duet):
     def separated(sharing):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # NMF stops at max_iter
-            return SpectrogramSeparator(
-                NMF(6, random_state=0),
-                n_fft=512,
-                n_sources=2,
-                grouping="timbre",
-                sharing=sharing,
-                random_state=0,
-                sr=SR,
-            ).fit_transform(mixture[None])[0]
+            return _six_templates_in_two(sharing).fit_transform(mixture[None])[0]
 
     voices, static = separated("voices"), separated("soft")
     assert not np.allclose(voices, static)
@@ -398,16 +404,7 @@ def test_trained_mode_applies_its_shares_unless_sharing_is_hard(duet):
     def trained(sharing):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # NMF stops at max_iter
-            return SpectrogramSeparator(
-                NMF(6, random_state=0),
-                n_fft=512,
-                n_sources=2,
-                blind=False,
-                sharing=sharing,
-                grouping="timbre",
-                random_state=0,
-                sr=SR,
-            ).fit(mixture[None])
+            return _six_templates_in_two(sharing, blind=False).fit(mixture[None])
 
     shared, whole = trained("soft"), trained("hard")
     assert [g.tolist() for g in shared.groups_] == [g.tolist() for g in whole.groups_]
