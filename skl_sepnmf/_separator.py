@@ -247,9 +247,8 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         more to the source that is free (``skl_sepnmf._masks.frame_shares``;
         6.65 -> 6.94 dB on bench_quality.py's 11 mixtures, 5.60 -> 5.77 on
         bench_heldout.py's 24, 7.18 -> 7.26 on bench_recombined.py's 16). In
-        guided mode
-        (``solo_segments``) the
-        templates heard in a source's solos stay whole. Used only where
+        guided mode (``solo_segments``) the templates heard in a source's
+        solos stay whole. Used only where
         components are grouped (``n_sources`` below the number of
         components), and not with ``grouping="recordings"``, whose sources
         are whole recordings, nor with groups of patterns (``"patterns"``, or
