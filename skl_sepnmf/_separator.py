@@ -34,7 +34,13 @@ from ._masks import MASKS, NOTEBOOK_MASK
 from ._nmf import NMF, solo_refined
 from ._nnls import nnls_activations
 from ._separable import SNPA
-from ._spectral import InverseSTFT, MaskedSources, MixtureSTFT, STFTConfig
+from ._spectral import (
+    InverseSTFT,
+    MaskedSources,
+    MixtureSTFT,
+    STFTConfig,
+    default_n_fft,
+)
 from .metrics import snr_scorer
 
 # Rank of the default estimator when n_sources is not given.
@@ -141,9 +147,14 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         that default (:func:`default_nmf` with ``n_sources``, else
         ``SNPA(n_components=8)``), so ``GridSearchCV`` can search them.
 
-    n_fft : int, default=2048
-        FFT size in samples: 2048 samples is 93 ms at 22050 Hz. Longer windows
-        resolve close partials better and smear onsets more.
+    n_fft : int, default=None
+        FFT size in samples. Longer windows resolve close partials better and
+        smear onsets more. ``None`` keeps librosa's 93 ms (2048 samples at
+        22050 Hz) at any rate: the power of two closest to it at ``sr``,
+        2048 at 16000-22050 Hz, 4096 at 32000-48000 Hz. A window fixed in
+        samples halves in time at 44.1 kHz, and separates worse: 4.84 dB mean
+        SNR on the held-out chorales at 44.1 kHz with 2048 samples, 5.76 with
+        4096 (5.77 at 22050 Hz with 2048).
 
     hop_length : int, default=None
         Samples between frames, at most ``win_length`` (longer hops leave
@@ -375,7 +386,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "transform"]), None],
-        "n_fft": [Interval(Integral, 2, None, closed="left")],
+        "n_fft": [Interval(Integral, 2, None, closed="left"), None],
         "hop_length": [Interval(Integral, 1, None, closed="left"), None],
         "win_length": [Interval(Integral, 1, None, closed="left"), None],
         "window": [str, tuple, Real, np.ndarray, callable],
@@ -403,7 +414,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         self,
         estimator=None,
         *,
-        n_fft=2048,
+        n_fft=None,
         hop_length=None,
         win_length=None,
         window="hann",
@@ -560,8 +571,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                 "grouping='recordings' needs blind=False: the sources are the "
                 "training recordings given to fit (one solo recording each)."
             )
+        n_fft = default_n_fft(self.sr) if self.n_fft is None else self.n_fft
         stft_config = STFTConfig.resolve(
-            self.n_fft, self.hop_length, self.win_length, self.window, self.center
+            n_fft, self.hop_length, self.win_length, self.window, self.center
         )
         if self.solo_segments is not None and not self.blind:
             raise ValueError(

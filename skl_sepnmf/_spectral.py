@@ -46,6 +46,22 @@ BLOCK_BYTES = 4 * 2**20
 STORED_STFT_BYTES = 256 * 2**20
 
 
+# librosa's default window, 2048 samples at its default rate of 22050 Hz (93 ms),
+# kept in time at other rates. Held-out chorales at 44.1 kHz, mean SNR over
+# three input shifts: n_fft=2048 (46 ms) 4.84 dB (one below its floor),
+# n_fft=4096 (93 ms) 5.76 dB, as at 22050 Hz with 2048 (5.77).
+DEFAULT_WINDOW_SECONDS = 2048 / 22050
+
+
+def default_n_fft(sr: float) -> int:
+    """The power of two closest to :data:`DEFAULT_WINDOW_SECONDS` at ``sr`` (on a
+    log scale), at least 2: 2048 at 16000-22050 Hz, 4096 at 32000-48000 Hz.
+
+    A power of two keeps the FFTs fast and 22050 Hz on librosa's 2048.
+    """
+    return max(2, 2 ** round(float(np.log2(DEFAULT_WINDOW_SECONDS * sr))))
+
+
 def block_frames(n_channels: int, n_bins: int, itemsize: int) -> int:
     """Frames per block so that one block of spectra is about BLOCK_BYTES."""
     return max(1, BLOCK_BYTES // (n_channels * n_bins * itemsize))

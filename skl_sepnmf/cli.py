@@ -36,6 +36,7 @@ from ._separator import (
     SpectrogramSeparator,
     default_nmf,
 )
+from ._spectral import default_n_fft
 from .batch import (
     InputError,
     OutputExistsError,
@@ -240,10 +241,13 @@ def _parser():
     separate.add_argument(
         "--n-fft",
         type=_positive_int,
-        default=2048,
-        help="STFT window length, in samples: %(default)s samples are "
-        + ", ".join(f"{2048 / rate * 1000:.0f} ms at {rate} Hz" for rate in RATES)
-        + "; longer resolves close pitches, shorter sharp onsets (the window "
+        help="STFT window length, in samples (default: the power of two closest "
+        "to 93 ms at the file's rate: "
+        + ", ".join(
+            f"{n_fft} at {rate} Hz ({n_fft / rate * 1000:.0f} ms)"
+            for rate, n_fft in ((rate, default_n_fft(rate)) for rate in RATES)
+        )
+        + "); longer resolves close pitches, shorter sharp onsets (the window "
         "in ms at the file's rate is recorded in summary.json)",
     )
     separate.add_argument(

@@ -163,7 +163,8 @@ def test_every_option_says_what_it_does_and_its_unit():
                 continue
             assert action.help and len(action.help) > 10, (name, action.dest)
     usage = " ".join(commands["separate"].format_help().split())
-    assert "window length, in samples" in usage and "93 ms at 22050 Hz" in usage
+    assert "window length, in samples" in usage and "closest to 93 ms" in usage
+    assert "4096 at 44100 Hz (93 ms)" in usage
     assert "in Hz" in usage and "in seconds" in usage
     evaluate = " ".join(commands["evaluate"].format_help().split())
     assert "MDX" in evaluate and "bss_eval_sources" in evaluate

@@ -7,7 +7,7 @@ import pytest
 
 from skl_sepnmf import _spectral
 from skl_sepnmf._masks import MASKS, mask_parameter
-from skl_sepnmf._spectral import STFTConfig, mel_filterbank
+from skl_sepnmf._spectral import STFTConfig, default_n_fft, mel_filterbank
 
 CONFIGS = [
     # n_fft, hop_length, win_length, window, center
@@ -183,3 +183,22 @@ def test_resynthesis_reuses_the_stored_mixture_stft(stored_bytes, monkeypatch):
     assert len(forward_calls) == expected
     scale = np.abs(y).max()
     np.testing.assert_allclose(sources.sum(axis=0), y, rtol=0, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize(
+    "sr, n_fft",
+    [
+        (8000, 1024),
+        (16000, 2048),
+        (22050, 2048),
+        (32000, 4096),
+        (44100, 4096),
+        (48000, 4096),
+        (96000, 8192),
+        (10, 2),
+    ],
+)
+def test_the_default_window_is_the_power_of_two_closest_to_93_ms(sr, n_fft):
+    """librosa's 2048 samples at 22050 Hz, kept in time (on a log scale) at
+    other rates; at least 2 samples."""
+    assert default_n_fft(sr) == n_fft

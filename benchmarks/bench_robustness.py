@@ -1,0 +1,274 @@
+"""How much a separation's score depends on the sample rate and on chance.
+
+The tables of ``bench_quality.py`` and ``bench_heldout.py`` score one run of
+each configuration per mixture. Two things move those scores that no
+configuration chooses:
+
+* **The sample rate.** ``n_fft`` counts samples, so a window fixed in samples
+  halves in time at 44.1 kHz. Each mixture and its stems are resampled to
+  44100 Hz (``librosa.resample``, soxr_hq) and separated by the defaults
+  (``n_fft=None``: the power of two closest to 93 ms, 4096 samples at 44.1
+  kHz) and by ``n_fft=2048`` (the fixed default before: 46 ms there).
+* **Where the music starts.** The same mixture delayed by 0, 300 and 700
+  samples (zeros in front, each estimate cut back to the mixture's samples)
+  meets the STFT frames elsewhere; the factorization, a non-convex problem,
+  then settles elsewhere too. The spread of a configuration's mean over these
+  shifts is the noise of a one-run table; the mean over the shifts is its
+  expected score.
+
+At the mixtures' own rates, two candidates (not defaults) are scored beside
+the defaults: separations at several window lengths, averaged. Each member is
+``SpectrogramSeparator(n_sources=k, random_state=0, n_fft=round(w * sr),
+hop_length=n_fft // d)``; the mixture is padded at its end by one window (so
+that with ``d = 2`` every sample lies well inside a frame) and each member's
+estimates are cut back; the members' sources are matched to the first
+member's by correlation (Hungarian) and averaged:
+
+* ``3 windows averaged``: 128, 186 and 256 ms, hop a quarter window;
+* ``2 windows averaged``: 93 and 256 ms, hop half a window (about the
+  defaults' cost).
+
+Sets: the 11 real mixtures of ``bench_quality.py`` (the seed mixture and
+``../shared/data/dev``) and, if rendered, the 24 of ``bench_heldout.py``.
+Scores: mean SNR (dB) after one-to-one matching on SNR, as in those scripts.
+Rows: each mixture's mean over the shifts; then the mean over the mixtures,
+that mean at each shift, the number of (mixture, shift) pairs below the
+mixture's floor (``mix / k``), and the seconds per separation.
+
+Run: ``python benchmarks/bench_robustness.py [--sets NAME ...]``. A full run
+saves ``benchmarks/results/robustness.md`` and ``robustness.json`` with the
+machine's description; a ``--sets`` run saves ``robustness-partial.*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import librosa
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.exceptions import ConvergenceWarning
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_factorization import machine  # noqa: E402
+from bench_heldout import DATA as HELDOUT  # noqa: E402
+from bench_quality import SYNTHETIC, mixtures, selected  # noqa: E402
+
+from skl_sepnmf import SpectrogramSeparator  # noqa: E402
+from skl_sepnmf.datasets import load_stems  # noqa: E402
+from skl_sepnmf.metrics import separation_scores  # noqa: E402
+
+SHIFTS = (0, 300, 700)
+HIGH_RATE = 44100
+# (window seconds, hop = n_fft // divisor) of each member
+AVERAGED = {
+    "3 windows averaged": ((0.128, 4), (0.186, 4), (0.256, 4)),
+    "2 windows averaged": ((2048 / 22050, 2), (0.256, 2)),
+}
+
+
+def defaults(mixture, sr, n_sources, **params):
+    separator = SpectrogramSeparator(
+        n_sources=n_sources, sr=sr, random_state=0, **params
+    )
+    return separator.fit_transform(mixture[None])[0]
+
+
+def averaged(members):
+    """The run function of a candidate: its members' sources, averaged."""
+
+    def run(mixture, sr, n_sources):
+        estimates = []
+        for seconds, divisor in members:
+            n_fft = int(round(seconds * sr))
+            padded = np.concatenate([mixture, np.zeros(n_fft, mixture.dtype)])
+            member = defaults(
+                padded, sr, n_sources, n_fft=n_fft, hop_length=n_fft // divisor
+            )[:, : mixture.shape[-1]]
+            if estimates:
+                member = member[matched_to(estimates[0], member)]
+            estimates.append(member)
+        return np.mean(estimates, axis=0)
+
+    return run
+
+
+def matched_to(reference, estimates):
+    """The order of ``estimates`` that best matches ``reference``, source by
+    source, on correlation."""
+    unit = [
+        x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+        for x in (reference, estimates)
+    ]
+    return linear_sum_assignment(-(unit[0] @ unit[1].T))[1]
+
+
+def shifted(run, shift):
+    """``run`` on the mixture delayed by ``shift`` samples, cut back."""
+
+    def shifted_run(mixture, sr, n_sources):
+        delayed = np.concatenate([np.zeros(shift, mixture.dtype), mixture])
+        return run(delayed, sr, n_sources)[:, shift:]
+
+    return shifted_run
+
+
+NATIVE = {
+    "defaults": defaults,
+    **{label: averaged(members) for label, members in AVERAGED.items()},
+}
+RESAMPLED = {
+    "defaults": defaults,
+    "n_fft=2048": lambda mixture, sr, k: defaults(mixture, sr, k, n_fft=2048),
+}
+
+
+def all_mixtures():
+    """(set name, mixture name, load) of every mixture."""
+    for name, load in mixtures():
+        if name != SYNTHETIC:
+            yield "dev", name, load
+    if HELDOUT.is_dir():
+        for folder in sorted(p for p in HELDOUT.iterdir() if p.is_dir()):
+            if (folder / "mix.flac").is_file():
+                yield "held-out", folder.name, lambda f=folder: load_stems(f)[:3]
+
+
+def resampled(mixture, references, sr):
+    if sr == HIGH_RATE:
+        return mixture, references, sr
+    return (
+        librosa.resample(mixture, orig_sr=sr, target_sr=HIGH_RATE),
+        librosa.resample(references, orig_sr=sr, target_sr=HIGH_RATE),
+        HIGH_RATE,
+    )
+
+
+def scored(run, mixture, references, sr):
+    """Mean SNR of each shift, and the mean seconds per separation."""
+    snrs, seconds = [], []
+    for shift in SHIFTS:
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            # NMF stops at max_iter by design here
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimates = shifted(run, shift)(mixture, sr, len(references))
+        seconds.append(time.perf_counter() - start)
+        snrs.append(float(separation_scores(references, estimates)["snr"].mean()))
+    return {"snr": snrs, "seconds": float(np.mean(seconds))}
+
+
+def floor_snr(mixture, references):
+    k = len(references)
+    floor = np.broadcast_to(mixture / k, (k,) + mixture.shape)
+    return float(separation_scores(references, floor)["snr"].mean())
+
+
+def table(results, group, labels):
+    """Markdown rows of one (set, rate) group."""
+    names = [n for n, r in results.items() if r["group"] == group]
+    lines = [
+        "| mixture (k, rate) | floor | " + " | ".join(labels) + " |",
+        "|---|---:|" + "---:|" * len(labels),
+    ]
+    for n in names:
+        r = results[n]
+        cells = [f"{np.mean(r['scores'][c]['snr']):.2f}" for c in labels]
+        lines.append(
+            f"| {r['mixture']} ({r['n_sources']}, {r['sr']} Hz) | "
+            f"{r['floor']:.2f} | " + " | ".join(cells) + " |"
+        )
+    snr = {c: np.array([results[n]["scores"][c]["snr"] for n in names]) for c in labels}
+    floors = np.array([results[n]["floor"] for n in names])[:, None]
+    rows = [
+        ("**mean**", f"**{floors.mean():.2f}**", lambda c: f"**{snr[c].mean():.2f}**"),
+        (
+            "mean at shift " + " / ".join(map(str, SHIFTS)),
+            "",
+            lambda c: " / ".join(f"{m:.2f}" for m in snr[c].mean(axis=0)),
+        ),
+        (
+            "below the floor (mixture x shift)",
+            "",
+            lambda c: f"{int((snr[c] < floors).sum())} / {snr[c].size}",
+        ),
+        (
+            "seconds per separation",
+            "",
+            lambda c: "{:.2f}".format(
+                np.mean([results[n]["scores"][c]["seconds"] for n in names])
+            ),
+        ),
+    ]
+    for title, floor_cell, cell in rows:
+        lines.append(
+            f"| {title} | {floor_cell} | " + " | ".join(map(cell, labels)) + " |"
+        )
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sets",
+        action="append",
+        metavar="NAME",
+        help="run the mixtures whose name contains NAME (repeatable)",
+    )
+    parser.add_argument("--output", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    results = {}
+    for set_name, name, load in all_mixtures():
+        if not selected(name, args.sets):
+            continue
+        mixture, references, sr = load()
+        for rate, runs in (("native", NATIVE), ("44.1 kHz", RESAMPLED)):
+            if rate == "44.1 kHz":
+                mixture, references, sr = resampled(mixture, references, sr)
+            entry = results[f"{name} / {rate}"] = {
+                "group": f"{set_name}, {rate}",
+                "mixture": name,
+                "n_sources": len(references),
+                "sr": sr,
+                "floor": floor_snr(mixture, references),
+                "scores": {},
+            }
+            for label, run in runs.items():
+                entry["scores"][label] = s = scored(run, mixture, references, sr)
+                print(
+                    f"{name} @ {sr} Hz  {label:20s} SNR "
+                    + " / ".join(f"{x:6.2f}" for x in s["snr"])
+                    + f"  {s['seconds']:5.2f} s",
+                    flush=True,
+                )
+    info = machine()
+    command = " ".join(["python", "benchmarks/bench_robustness.py", *sys.argv[1:]])
+    lines = [
+        "# Robustness: the sample rate, input shifts, averaged windows",
+        "",
+        f"`{command}`. Mean SNR (dB), one-to-one matching on SNR; each cell is "
+        f"the mean over the input delayed by {', '.join(map(str, SHIFTS))} "
+        "samples. See the script's docstring.",
+        "",
+    ]
+    for group in dict.fromkeys(r["group"] for r in results.values()):
+        labels = list(NATIVE if group.endswith("native") else RESAMPLED)
+        lines += [f"## {group}", ""] + table(results, group, labels) + [""]
+    lines += ["## Machine", ""] + [f"- {key}: {value}" for key, value in info.items()]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    stem = "robustness" if args.sets is None else "robustness-partial"
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / f"{stem}.md").write_text(text)
+    document = {"command": command, "machine": info, "results": results}
+    (args.output / f"{stem}.json").write_text(json.dumps(document, indent=2))
+
+
+if __name__ == "__main__":
+    main()
