@@ -40,6 +40,7 @@ from skl_sepnmf._grouping import (
     shift_invariant_features,
     solo_frame_indices,
     timbre_agreement,
+    timbre_band,
     voice_conflicts,
 )
 from skl_sepnmf.datasets import make_mixture
@@ -512,6 +513,53 @@ def test_timbre_agreement_adds_same_sounds_and_subtracts_conflicts():
     partitions_only = with_conflicts - same_sound + conflicts + by_register
     assert set(np.unique(np.round(partitions_only * 15, 6))) <= set(range(16))
     np.testing.assert_allclose(np.diag(with_conflicts), 1.0)
+
+
+@pytest.mark.parametrize(
+    "sr, n_bins, kept, rate",
+    [
+        (22050, 1025, 1025, 22050),
+        (16000, 1025, 1025, 16000),
+        (44100, 2049, 1025, 22050),
+        (48000, 2049, 941, 48000 * 940 / 2048),
+    ],
+)
+def test_the_timbre_band_ends_at_11025_hz(sr, n_bins, kept, rate):
+    components = np.ones((2, n_bins))
+    banded, banded_rate = timbre_band(components, sr)
+    assert banded.shape == (2, kept)
+    assert banded_rate == pytest.approx(rate)
+    assert banded_rate / 2 <= 11025.0
+    assert np.linspace(0, sr / 2, n_bins)[kept - 1] == pytest.approx(banded_rate / 2)
+
+
+def test_the_timbre_views_do_not_hear_a_nearly_empty_band_above_11025_hz():
+    """Audio resampled up from 22050 to 44100 Hz holds next to nothing above
+    11025 Hz: there, each template's logarithm is the resampler's noise. The
+    agreement and a clusterer's groups are those of the band below."""
+    rng = np.random.default_rng(0)
+    components, activations = _planted_timbre(rng, sr=44100, n_bins=1025)
+    upper = np.linspace(0, 22050, 1025) > 11025
+    components[:, upper] = 10.0 ** rng.uniform(-12, -6, (TRUTH.size, upper.sum()))
+    agreement = timbre_agreement(components, activations, N_SOURCES, 0, sr=44100)
+    below = timbre_agreement(components[:, ~upper], activations, N_SOURCES, 0, sr=22050)
+    np.testing.assert_allclose(agreement, below, atol=1e-12)
+    assert _same_partition(
+        GROUPINGS[TIMBRE](components, activations, N_SOURCES, 0, sr=44100), TRUTH
+    )
+    clusterer = KMeans(N_SOURCES, n_init=10, random_state=0)
+    groups = group_components(
+        components, activations, N_SOURCES, clusterer, 0, sr=44100
+    )
+    assert _same_partition(groups, TRUTH)
+    # the whole band's cepstra are the noise's
+    whole = cepstral_features(components, activations, sr=44100)
+    assert (
+        np.linalg.norm(
+            whole - cepstral_features(components[:, ~upper], activations, sr=22050)
+        )
+        > 1.0
+    )
 
 
 def test_log_frequency_matrix_interpolates_every_band():
