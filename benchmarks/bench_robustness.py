@@ -8,7 +8,12 @@ configuration chooses:
   halves in time at 44.1 kHz. Each mixture and its stems are resampled to
   44100 Hz (``librosa.resample``, soxr_hq) and separated by the defaults
   (``n_fft=None``: the power of two closest to 93 ms, 4096 samples at 44.1
-  kHz) and by ``n_fft=2048`` (the fixed default before: 46 ms there).
+  kHz), by the defaults with the timbre views hearing the whole band (as
+  before ``TIMBRE_BAND_HZ``: a resampled mixture holds next to nothing above
+  11025 Hz, and the logarithm of that band is noise) and by ``n_fft=2048``
+  (the fixed default before: 46 ms there). The held-out pieces rendered at
+  44.1 kHz (``render_heldout.py --sr 44100``), whose band is the soundfonts'
+  own, are scored the same way when present.
 * **Where the music starts.** The same mixture delayed by 0, 300 and 700
   samples (zeros in front, each estimate cut back to the mixture's samples)
   meets the STFT frames elsewhere; the factorization, a non-convex problem,
@@ -29,7 +34,8 @@ member's by correlation (Hungarian) and averaged:
   defaults' cost).
 
 Sets: the 11 real mixtures of ``bench_quality.py`` (the seed mixture and
-``../shared/data/dev``) and, if rendered, the 24 of ``bench_heldout.py``.
+``../shared/data/dev``) and, if rendered, the 24 of ``bench_heldout.py`` (at
+22050 Hz, and at 44100 Hz).
 Scores: mean SNR (dB) after one-to-one matching on SNR, as in those scripts.
 Rows: each mixture's mean over the shifts; then the mean over the mixtures,
 that mean at each shift, the number of (mixture, shift) pairs below the
@@ -48,6 +54,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import librosa
 import numpy as np
@@ -60,12 +67,13 @@ from bench_factorization import machine  # noqa: E402
 from bench_heldout import DATA as HELDOUT  # noqa: E402
 from bench_quality import SYNTHETIC, mixtures, selected  # noqa: E402
 
-from skl_sepnmf import SpectrogramSeparator  # noqa: E402
+from skl_sepnmf import SpectrogramSeparator, _grouping  # noqa: E402
 from skl_sepnmf.datasets import load_stems  # noqa: E402
 from skl_sepnmf.metrics import separation_scores  # noqa: E402
 
 SHIFTS = (0, 300, 700)
 HIGH_RATE = 44100
+HELDOUT_HIGH_RATE = HELDOUT.with_name(f"{HELDOUT.name}-{HIGH_RATE}")
 # (window seconds, hop = n_fft // divisor) of each member
 AVERAGED = {
     "3 windows averaged": ((0.128, 4), (0.186, 4), (0.256, 4)),
@@ -123,21 +131,40 @@ NATIVE = {
     "defaults": defaults,
     **{label: averaged(members) for label, members in AVERAGED.items()},
 }
+
+
+def whole_band(mixture, sr, n_sources):
+    """The defaults, the timbre views hearing every bin up to sr / 2."""
+    with mock.patch.object(_grouping, "TIMBRE_BAND_HZ", np.inf):
+        return defaults(mixture, sr, n_sources)
+
+
 RESAMPLED = {
     "defaults": defaults,
+    "timbre on the whole band": whole_band,
     "n_fft=2048": lambda mixture, sr, k: defaults(mixture, sr, k, n_fft=2048),
 }
+BOTH_RATES = (("native", NATIVE), ("44.1 kHz", RESAMPLED))
+
+
+def rendered(folder):
+    """(mixture name, load) of each piece rendered in ``folder``."""
+    for piece in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if (piece / "mix.flac").is_file():
+            yield piece.name, lambda f=piece: load_stems(f)[:3]
 
 
 def all_mixtures():
-    """(set name, mixture name, load) of every mixture."""
+    """(set name, mixture name, load, ((rate, runs), ...)) of every mixture."""
     for name, load in mixtures():
         if name != SYNTHETIC:
-            yield "dev", name, load
+            yield "dev", name, load, BOTH_RATES
     if HELDOUT.is_dir():
-        for folder in sorted(p for p in HELDOUT.iterdir() if p.is_dir()):
-            if (folder / "mix.flac").is_file():
-                yield "held-out", folder.name, lambda f=folder: load_stems(f)[:3]
+        for name, load in rendered(HELDOUT):
+            yield "held-out", name, load, BOTH_RATES
+    if HELDOUT_HIGH_RATE.is_dir():
+        for name, load in rendered(HELDOUT_HIGH_RATE):
+            yield "held-out rendered", name, load, (("44.1 kHz", RESAMPLED),)
 
 
 def resampled(mixture, references, sr):
@@ -224,15 +251,16 @@ def main():
     parser.add_argument("--output", type=Path, default=HERE / "results")
     args = parser.parse_args()
     results = {}
-    for set_name, name, load in all_mixtures():
+    for set_name, name, load, rates in all_mixtures():
         if not selected(name, args.sets):
             continue
         mixture, references, sr = load()
-        for rate, runs in (("native", NATIVE), ("44.1 kHz", RESAMPLED)):
+        for rate, runs in rates:
             if rate == "44.1 kHz":
                 mixture, references, sr = resampled(mixture, references, sr)
-            entry = results[f"{name} / {rate}"] = {
+            entry = results[f"{set_name}: {name} / {rate}"] = {
                 "group": f"{set_name}, {rate}",
+                "labels": list(runs),
                 "mixture": name,
                 "n_sources": len(references),
                 "sr": sr,
@@ -257,8 +285,8 @@ def main():
         "samples. See the script's docstring.",
         "",
     ]
-    for group in dict.fromkeys(r["group"] for r in results.values()):
-        labels = list(NATIVE if group.endswith("native") else RESAMPLED)
+    groups = {r["group"]: r["labels"] for r in results.values()}
+    for group, labels in groups.items():
         lines += [f"## {group}", ""] + table(results, group, labels) + [""]
     lines += ["## Machine", ""] + [f"- {key}: {value}" for key, value in info.items()]
     text = "\n".join(lines) + "\n"

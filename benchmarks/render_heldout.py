@@ -33,10 +33,14 @@ Needs: Debian ``fluidsynth``, ``fluid-soundfont-gm``, ``timgm6mb-soundfont``,
 ``musescore-general-soundfont``; PyPI ``music21`` (its Bach chorale corpus
 ships with it, no download).
 
-Run: ``python benchmarks/render_heldout.py [--output DIR] [--check]``
-(default DIR: ``benchmarks/heldout-audio``, ignored by git). ``--check`` renders
-nothing: it checks the folders of DIR (stems sum to the mix, durations, solo
-bars) and exits with status 1 if any fails.
+Run: ``python benchmarks/render_heldout.py [--output DIR] [--sr RATE]
+[--check]`` (default DIR: ``benchmarks/heldout-audio``, ignored by git).
+``--sr 44100`` renders the same pieces with the same instruments at 44.1 kHz
+(default DIR then ``benchmarks/heldout-audio-44100``, which
+``bench_robustness.py`` scores): audio whose band is the soundfonts' own, not
+a resampler's. ``--check`` renders nothing: it checks the folders of DIR
+(stems sum to the mix, durations, solo bars; at ``--sr``) and exits with
+status 1 if any fails.
 """
 
 from __future__ import annotations
@@ -90,6 +94,14 @@ SOUNDFONTS = {
 }
 # Reverb and chorus off, as for the dev set: every stem is its dry part only.
 FLUIDSYNTH_OPTIONS = ["-ni", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(SR)]
+
+
+def use_rate(sr):
+    """Render and check at ``sr`` Hz (``--sr``)."""
+    global SR, FLUIDSYNTH_OPTIONS
+    SR = sr
+    FLUIDSYNTH_OPTIONS = [*FLUIDSYNTH_OPTIONS[:-1], str(sr)]
+
 
 # name: (GM program 0-based, lowest MIDI note, highest MIDI note, weight)
 # Ranges are sounding pitch; the weight is the relative chance of being drawn.
@@ -516,8 +528,8 @@ def write_readme(infos, output):
         "# Held-out set: rendered Bach chorale mixtures with true stems",
         "",
         "Made by `benchmarks/render_heldout.py` (music21 corpus, one MIDI file per "
-        "part, FluidSynth `-ni -R 0 -C 0 -g 0.5 -r 22050`, mono = mean of "
-        "channels, 16-bit FLAC at 22050 Hz, `mix.flac` = exact int16 sum of the "
+        f"part, FluidSynth `-ni -R 0 -C 0 -g 0.5 -r {SR}`, mono = mean of "
+        f"channels, 16-bit FLAC at {SR} Hz, `mix.flac` = exact int16 sum of the "
         "stems). Tempo 72 quarter notes per minute. Each piece is cut to its "
         "first 20 s (solointro: 26 s). Dev-set chorales (BWV 255, 10.7, 108.6, "
         "269, 267, 270, 271, 260, 253) are not used.",
@@ -546,9 +558,15 @@ def main():
     parser.add_argument(
         "--output",
         type=Path,
-        default=OUTPUT,
         metavar="DIR",
-        help=f"folder of the set (default: {OUTPUT})",
+        help=f"folder of the set (default: {OUTPUT}, or {OUTPUT}-RATE with --sr)",
+    )
+    parser.add_argument(
+        "--sr",
+        type=int,
+        default=SR,
+        metavar="RATE",
+        help=f"sample rate in Hz (default: {SR})",
     )
     parser.add_argument(
         "--check",
@@ -556,6 +574,13 @@ def main():
         help="render nothing, only check the folders already in DIR",
     )
     args = parser.parse_args()
+    if args.sr <= 0:
+        parser.error(f"--sr must be a positive rate in Hz, not {args.sr}")
+    if args.output is None:
+        args.output = (
+            OUTPUT if args.sr == SR else OUTPUT.with_name(f"{OUTPUT.name}-{args.sr}")
+        )
+    use_rate(args.sr)
     if args.check:
         if not args.output.is_dir():
             sys.exit(f"{args.output} not found: render the set first")
