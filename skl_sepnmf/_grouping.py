@@ -229,11 +229,16 @@ TIMBRE_BAND_HZ = 11025.0
 def timbre_band(components: NDArray, sr: float) -> tuple[NDArray, float]:
     """The components' bins from 0 to :data:`TIMBRE_BAND_HZ`, and the rate
     whose Nyquist frequency is the last of them: ``(components[:, :n], rate)``
-    (the components and ``sr`` themselves up to 22050 Hz)."""
+    (the components and ``sr`` themselves up to 22050 Hz, and where no bin
+    above 0 Hz lies in the band)."""
     n_bins = components.shape[1]
-    if sr / 2 <= TIMBRE_BAND_HZ or n_bins < 2:
+    if sr / 2 <= TIMBRE_BAND_HZ:
         return components, sr
-    last = int(TIMBRE_BAND_HZ / (sr / 2) * (n_bins - 1))
+    # the 1e-9 keeps a bin at exactly 11025 Hz that float division puts a hair
+    # below an integer
+    last = int((n_bins - 1) * 2 * TIMBRE_BAND_HZ / sr + 1e-9)
+    if last < 1:
+        return components, sr
     return components[:, : last + 1], sr * last / (n_bins - 1)
 
 
