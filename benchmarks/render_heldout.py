@@ -35,12 +35,14 @@ ships with it, no download).
 
 Run: ``python benchmarks/render_heldout.py [--output DIR] [--sr RATE]
 [--check]`` (default DIR: ``benchmarks/heldout-audio``, ignored by git).
-``--sr 44100`` renders the same pieces with the same instruments at 44.1 kHz
-(default DIR then ``benchmarks/heldout-audio-44100``, which
-``bench_robustness.py`` scores): audio whose band is the soundfonts' own, not
-a resampler's. ``--check`` renders nothing: it checks the folders of DIR
-(stems sum to the mix, durations, solo bars; at ``--sr``) and exits with
-status 1 if any fails.
+``--sr 44100`` renders the pieces at 44.1 kHz (default DIR then
+``benchmarks/heldout-audio-44100``, which ``bench_robustness.py`` scores):
+audio whose band is the soundfonts' own, not a resampler's. The draw is the
+same, hence the pieces and instruments, as long as every solo bar passes its
+check at both rates (at 44.1 kHz they do: the two ``metadata.json`` list the
+same pieces, instruments and gaps). ``--check`` renders nothing: it checks
+the folders of DIR (stems sum to the mix, durations, solo bars; at ``--sr``)
+and exits with status 1 if any fails.
 """
 
 from __future__ import annotations
@@ -370,6 +372,7 @@ def render_piece(piece, output, rng, tmp, gap_q=0.0, insts=None):
         "soundfont": sfname,
         "instruments": insts,
         "voices": [VOICE_NAMES[v] for v in voices],
+        "sr": SR,
         "duration": len(mix) / SR,
         "scale": scale,
         "gap_q": gap_q,

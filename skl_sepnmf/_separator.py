@@ -151,10 +151,11 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         FFT size in samples. Longer windows resolve close partials better and
         smear onsets more. ``None`` keeps librosa's 93 ms (2048 samples at
         22050 Hz) at any rate: the power of two closest to it at ``sr``,
-        2048 at 16000-22050 Hz, 4096 at 32000-48000 Hz. A window fixed in
-        samples halves in time at 44.1 kHz, and separates worse: 4.84 dB mean
-        SNR on the held-out chorales at 44.1 kHz with 2048 samples, 5.76 with
-        4096 (5.77 at 22050 Hz with 2048).
+        2048 at 16000-22050 Hz, 4096 at 32000-48000 Hz (on a log scale). A
+        window fixed in samples halves in time at 44.1 kHz, and separates
+        worse: on the held-out pieces rendered at 44.1 kHz, 4.79 dB mean SNR
+        with 2048 samples, 5.84 with 4096 (floor 1.57; 5.77 at 22050 Hz with
+        2048; bench_robustness.py).
 
     hop_length : int, default=None
         Samples between frames, at most ``win_length`` (longer hops leave
@@ -168,6 +169,10 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
 
     center : bool, default=True
         Pad the signal so that frame ``t`` is centered at ``t * hop_length``.
+        With ``False`` (or a hop above ``win_length // 4``) the first or last
+        samples lie under the windows' tails only, and a masked source can
+        come out hundreds of times louder than the mixture there, as from
+        :func:`librosa.istft` (see the troubleshooting guide).
 
     mask : {"soft", "binary"} or None, default="soft"
         How a source is cut out of the mixture. ``"soft"``: ratio (Wiener-like)
@@ -241,7 +246,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         ``AgglomerativeClustering(linkage="average", metric="cosine")``) is
         cloned, its ``n_clusters`` set to ``n_sources`` when it has that
         parameter, and fitted on the ``"timbre"`` features of the templates
-        (one variant: 13 coefficients of 128 mel bands);
+        (one variant: 13 coefficients of 128 mel bands, 0-11025 Hz);
         its own ``random_state`` is kept. A clusterer that chooses its number
         of clusters (e.g. DBSCAN) gives one source per cluster found, and
         silent sources up to ``n_sources``.

@@ -293,10 +293,10 @@ def test_the_defaults_separate_a_chorale_above_the_floor():
 
 def test_the_defaults_separate_a_chorale_at_44100_hz_as_at_its_own_rate():
     """chorale_bwv255 resampled to 44.1 kHz: the default window is 93 ms there
-    too (4096 samples). With 2048 samples (46 ms) it scored 1.66 / 1.55 / 1.48
-    dB at three input shifts, hardly above the floor of 1.12 dB; with 4096,
-    3.24 / 3.67 / 3.16, and 3.68 / 3.70 / 3.38 with the timbre views hearing
-    up to 11025 Hz only (bench_robustness.py)."""
+    too (4096 samples). With 2048 samples (46 ms) it scores 1.69 / 2.21 /
+    2.38 dB at three input shifts (floor 1.12 dB); with 4096, 3.68 / 3.70 /
+    3.38 (3.24 / 3.67 / 3.16 with the timbre views hearing the whole band;
+    bench_robustness.py)."""
     import librosa
 
     mixture, references, sr = _dev("chorale_bwv255")
