@@ -230,6 +230,19 @@ def _dev(name):
     return mixture, sources, sr
 
 
+def _dev_at_44100_hz(name):
+    """A dev mixture and its stems resampled to 44.1 kHz, and its floor."""
+    import librosa
+
+    mixture, references, sr = _dev(name)
+    mixture, references = (
+        librosa.resample(x, orig_sr=sr, target_sr=44100) for x in (mixture, references)
+    )
+    k = len(references)
+    floor = float(match_sources(references, np.stack([mixture / k] * k))[1].mean())
+    return mixture, references, floor
+
+
 def _solo_bars(references, sr):
     """The solo-intro pieces' true solo bars (../shared/data/README.md): voice i
     alone for 4 quarter notes at 72 bpm from bar i; stem of voice i = the one
@@ -297,13 +310,7 @@ def test_the_defaults_separate_a_chorale_at_44100_hz_as_at_its_own_rate():
     2.38 dB at three input shifts (floor 1.12 dB); with 4096, 3.68 / 3.70 /
     3.38 (3.24 / 3.67 / 3.16 with the timbre views hearing the whole band;
     bench_robustness.py)."""
-    import librosa
-
-    mixture, references, sr = _dev("chorale_bwv255")
-    mixture, references = (
-        librosa.resample(x, orig_sr=sr, target_sr=44100) for x in (mixture, references)
-    )
-    floor = float(match_sources(references, np.stack([mixture / 4] * 4))[1].mean())
+    mixture, references, floor = _dev_at_44100_hz("chorale_bwv255")
     separator = SpectrogramSeparator(n_sources=4, sr=44100, random_state=0)
     assert _mean_snr(separator, mixture, references) > floor + 1
     assert separator.stft_.n_fft == 4096
@@ -314,13 +321,7 @@ def test_the_defaults_separate_a_duet_resampled_to_44100_hz():
     to 44.1 kHz holds next to nothing above 11025 Hz. Its timbre views hearing
     the whole band, it scored 1.20 / 4.95 / 1.15 dB at three input shifts;
     hearing up to 11025 Hz, 12.67 / 12.38 / 7.57 (13.01 at 22050 Hz)."""
-    import librosa
-
-    mixture, references, sr = _dev("duet_solointro_bwv267")
-    mixture, references = (
-        librosa.resample(x, orig_sr=sr, target_sr=44100) for x in (mixture, references)
-    )
-    floor = float(match_sources(references, np.stack([mixture / 2] * 2))[1].mean())
+    mixture, references, floor = _dev_at_44100_hz("duet_solointro_bwv267")
     separator = SpectrogramSeparator(n_sources=2, sr=44100, random_state=0)
     assert _mean_snr(separator, mixture, references) > floor + 6
 
