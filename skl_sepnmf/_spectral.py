@@ -49,8 +49,8 @@ STORED_STFT_BYTES = 256 * 2**20
 # librosa's default window, 2048 samples at its default rate of 22050 Hz (93 ms),
 # kept in time at other rates. Held-out pieces rendered at 44.1 kHz, mean SNR
 # over three input shifts (bench_robustness.py): n_fft=2048 (46 ms) 4.79 dB
-# (one below its floor), n_fft=4096 (93 ms) 5.84 dB, as at 22050 Hz with 2048
-# (5.77).
+# (one of 72 separations below its floor), n_fft=4096 (93 ms) 5.84 dB, as at
+# 22050 Hz with 2048 (5.77).
 DEFAULT_WINDOW_SECONDS = 2048 / 22050
 
 
