@@ -171,7 +171,7 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         Pad the signal so that frame ``t`` is centered at ``t * hop_length``.
         With ``False`` (or a hop above ``win_length // 4``) the first or last
         samples lie under the windows' tails only, and a masked source can
-        come out hundreds of times louder than the mixture there, as from
+        come out a thousand times louder than the mixture there, as from
         :func:`librosa.istft` (see the troubleshooting guide).
 
     mask : {"soft", "binary"} or None, default="soft"
