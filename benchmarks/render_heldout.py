@@ -94,15 +94,15 @@ SOUNDFONTS = {
         "musescore-general-soundfont",
     ),
 }
-# Reverb and chorus off, as for the dev set: every stem is its dry part only.
-FLUIDSYNTH_OPTIONS = ["-ni", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(SR)]
+# Reverb and chorus off, as for the dev set: every stem is its dry part only
+# (the rate, ``-r SR``, is added where FluidSynth is called).
+FLUIDSYNTH_OPTIONS = ["-ni", "-R", "0", "-C", "0", "-g", "0.5"]
 
 
 def use_rate(sr):
     """Render and check at ``sr`` Hz (``--sr``)."""
-    global SR, FLUIDSYNTH_OPTIONS
+    global SR
     SR = sr
-    FLUIDSYNTH_OPTIONS = [*FLUIDSYNTH_OPTIONS[:-1], str(sr)]
 
 
 # name: (GM program 0-based, lowest MIDI note, highest MIDI note, weight)
@@ -299,7 +299,8 @@ def make_part_midi(notes, program, path):
 
 def render_midi(soundfont, midi, wav):
     """The MIDI file rendered by FluidSynth, averaged to mono (float64)."""
-    cmd = ["fluidsynth", *FLUIDSYNTH_OPTIONS, "-F", str(wav), soundfont, str(midi)]
+    options = [*FLUIDSYNTH_OPTIONS, "-r", str(SR)]
+    cmd = ["fluidsynth", *options, "-F", str(wav), soundfont, str(midi)]
     result = subprocess.run(cmd, capture_output=True)
     if result.returncode != 0 or not Path(wav).exists():
         raise RuntimeError(f"fluidsynth failed: {result.stderr.decode()[-500:]}")
