@@ -170,9 +170,11 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
     center : bool, default=True
         Pad the signal so that frame ``t`` is centered at ``t * hop_length``.
         With ``False`` (or a hop above ``win_length // 4``) the first or last
-        samples lie under the windows' tails only, and a masked source can
-        come out a thousand times louder than the mixture there, as from
-        :func:`librosa.istft` (see the troubleshooting guide).
+        samples lie under the windows' tails only (their overlap-added window
+        weight is below a tenth of its mean): each source gets an equal share
+        of the mixture there, not the inverse STFT, which divides by that
+        weight and would amplify a masked spectrum thousands of times (see the
+        troubleshooting guide).
 
     mask : {"soft", "binary"} or None, default="soft"
         How a source is cut out of the mixture. ``"soft"``: ratio (Wiener-like)
@@ -805,10 +807,24 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             memberships,
             rivals,
         )
+        inverse = InverseSTFT(
+            stft_config, masks.shape[-2], waveform.shape[-1], stft.dtype
+        )
+        # where the windows barely reach (center=False, long hops), each source
+        # gets an equal share of the mixture instead of an amplified inverse
+        # (WEAK_WEIGHT); a copy of those few samples only
+        weak_share = waveform[..., inverse.weak] / max(len(masks), 1)
         # the generator keeps the waveform's shape and dtype, not the waveform:
         # a caller may free it while the sources are made
         sources = self._resynthesized(
-            masks, waveform.shape, waveform.dtype, stft_config, seed, n_out
+            masks,
+            waveform.shape,
+            waveform.dtype,
+            stft_config,
+            seed,
+            n_out,
+            inverse,
+            weak_share,
         )
         return Separation(
             estimator,
@@ -836,16 +852,16 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
             self._solo_segments, frame_times, n_channels, duration
         )
 
-    def _resynthesized(self, masks, shape, dtype, stft_config, seed, n_out):
+    def _resynthesized(
+        self, masks, shape, dtype, stft_config, seed, n_out, inverse, weak_share
+    ):
         """Yield each source's waveform in turn (then silent ones up to n_out)."""
         length = shape[-1]
-        if self.phase == "mixture" and len(masks):
-            inverse = InverseSTFT(
-                stft_config, masks.shape[-2], length, masks.mixture.dtype
-            )
         for k in range(len(masks)):
             if self.phase == "mixture":
-                yield inverse(shape[:-1], masks.starts, partial(masks.block, k))
+                yield inverse(
+                    shape[:-1], masks.starts, partial(masks.block, k), weak_share
+                )
             else:
                 signal = stft_config.griffinlim(
                     np.abs(masks.spectrogram(k)),
@@ -853,7 +869,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
                     self.n_iter,
                     seed + k,
                 )
-                yield signal[..., :length].astype(dtype, copy=False)
+                signal = signal[..., :length].astype(dtype, copy=False)
+                inverse.share_weak(signal, weak_share)
+                yield signal
         for _ in range(len(masks), n_out):
             yield np.zeros(shape, dtype)
 

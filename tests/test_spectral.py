@@ -77,6 +77,69 @@ def test_istft_with_blocks_shorter_than_the_overlap(frames_per_block, monkeypatc
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-12)
 
 
+# Settings whose first or last samples lie under window tails only: librosa's
+# division by the overlap-added window weight amplifies masked spectra there.
+WEAK_EDGE_CONFIGS = [
+    (2048, 512, None, "hann", False),
+    (2048, 1024, None, "hann", True),  # hop n/2: the last samples, at this length
+    (512, 128, None, "hamming", False),
+]
+
+
+@pytest.mark.parametrize("config", WEAK_EDGE_CONFIGS)
+@pytest.mark.parametrize("n_channels", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masked_sources_are_not_amplified_where_the_windows_barely_reach(
+    config, n_channels, dtype
+):
+    stft = STFTConfig.resolve(*config)
+    y = _signal(n_channels, 9001, dtype)
+    spectra = stft.stft(y)
+    masks = np.random.default_rng(1).random((3, *spectra.shape))
+    masks /= masks.sum(axis=0)
+    inverse = _spectral.InverseSTFT(stft, spectra.shape[-2], y.shape[-1], spectra.dtype)
+    assert inverse.weak.size
+    leading = y.shape[:-1]
+
+    def sources(weak_share):
+        return np.stack(
+            [
+                inverse(
+                    leading,
+                    [0],
+                    lambda _, m=m: (m * spectra).astype(spectra.dtype),
+                    weak_share,
+                )
+                for m in masks
+            ]
+        )
+
+    divided = sources(None)  # librosa.istft's normalization
+    mended = sources(y[..., inverse.weak] / 3)
+    peak = np.abs(y).max()
+    # 2 to 95,000 times larger at those samples, unmended
+    weak_peak = lambda signal: np.abs(signal[..., inverse.weak]).max()  # noqa: E731
+    assert weak_peak(divided) > 1.5 * weak_peak(mended)
+    assert np.abs(mended).max() < peak
+    # they sum to the mixture everywhere, even under a window weight of zero
+    np.testing.assert_allclose(mended.sum(axis=0), y, rtol=0, atol=1e-5 * peak)
+    strong = np.setdiff1d(np.arange(y.shape[-1]), inverse.weak)
+    np.testing.assert_array_equal(mended[..., strong], divided[..., strong])
+
+
+@pytest.mark.parametrize("sr", [16000, 22050, 44100])
+def test_the_default_stft_reaches_every_sample(sr):
+    """Centered, hop n_fft // 4: no sample is mended, so the defaults'
+    sources are librosa.istft's exactly, at any length."""
+    n_fft = default_n_fft(sr)
+    stft = STFTConfig.resolve(n_fft, None, None, "hann", True)
+    for length in (1, n_fft // 4 - 1, n_fft, 9001, 9001 + n_fft // 8, 20 * sr + 1):
+        inverse = _spectral.InverseSTFT(
+            stft, stft.n_frames(length), length, np.complex64
+        )
+        assert inverse.weak.size == 0, length
+
+
 @pytest.mark.parametrize("mask", [mask_parameter(name) for name in sorted(MASKS)])
 def test_masks_on_the_lazy_stft_equal_masks_on_the_whole_one(mask, small_blocks):
     rng = np.random.default_rng(3)
