@@ -81,7 +81,7 @@ def test_istft_with_blocks_shorter_than_the_overlap(frames_per_block, monkeypatc
 # division by the overlap-added window weight amplifies masked spectra there.
 WEAK_EDGE_CONFIGS = [
     (2048, 512, None, "hann", False),
-    (2048, 1024, None, "hann", True),  # hop n/2: the last samples, at this length
+    (2048, 2048, None, "hann", True),  # hop = window: between windows too
     (512, 128, None, "hamming", False),
 ]
 
@@ -117,12 +117,17 @@ def test_masked_sources_are_not_amplified_where_the_windows_barely_reach(
     divided = sources(None)  # librosa.istft's normalization
     mended = sources(y[..., inverse.weak] / 3)
     peak = np.abs(y).max()
-    # 2 to 95,000 times larger at those samples, unmended
-    weak_peak = lambda signal: np.abs(signal[..., inverse.weak]).max()  # noqa: E731
-    assert weak_peak(divided) > 1.5 * weak_peak(mended)
-    assert np.abs(mended).max() < peak
-    # they sum to the mixture everywhere, even under a window weight of zero
-    np.testing.assert_allclose(mended.sum(axis=0), y, rtol=0, atol=1e-5 * peak)
+
+    def bounded_and_summing(sources):
+        # a masked source may exceed the mixture a little, not thousands of
+        # times; and the sources sum to it even where the window weight is zero
+        bounded = np.abs(sources).max() < 2 * peak
+        return bounded, np.allclose(sources.sum(axis=0), y, rtol=0, atol=1e-5 * peak)
+
+    assert bounded_and_summing(mended) == (True, True)
+    # librosa's division: 25,000 to 38,000 times the peak with a Hann window
+    # and center=False, and no sum where the weight is zero, with every setting
+    assert bounded_and_summing(divided) != (True, True)
     strong = np.setdiff1d(np.arange(y.shape[-1]), inverse.weak)
     np.testing.assert_array_equal(mended[..., strong], divided[..., strong])
 
