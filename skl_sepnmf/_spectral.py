@@ -54,12 +54,14 @@ STORED_STFT_BYTES = 256 * 2**20
 # a weight, as librosa.istft does, amplified sources thousands of times (dev
 # duet, center=False: samples of 1,894 where the mixture peaks at 0.90, mean
 # SNR -27.65 dB). The sources divide by at least this weight there and share
-# the rest of the mixture equally (InverseSTFT.share_weak). Five dev mixtures,
-# six settings (center=False; hops of 0.5 to 1.0 n_fft), mean SNR: librosa's
-# division -11.90 dB; floors of 0.001, 0.01, 0.03 and 0.1 of the mean 5.77,
-# 6.32, 6.31 and 6.10 (0.1 loses in the middle at hops over 0.74 n_fft, which
-# librosa's division did not amplify). The default (centered, hop n_fft // 4)
-# never falls below a sixth of the mean: it is untouched.
+# the rest of the mixture equally (InverseSTFT.share_weak). The 11 dev
+# mixtures, six settings (center=False; hops of 0.5 to 1.0 n_fft), mean SNR
+# (benchmarks/bench_edges.py; floor mix/k 1.32): librosa's division -11.95 dB;
+# floors of 0.001, 0.01, 0.03 and 0.1 of the mean 5.18, 5.70, 5.72 and 5.58
+# (0.001 leaves 6 separations below their floor at long hops; 0.1 loses
+# between windows at hops over 0.74 n_fft, where librosa's division did not
+# amplify). The default (centered, hop n_fft // 4) never falls below a sixth
+# of the mean: it is untouched.
 WEAK_WEIGHT = 0.01
 
 # librosa's default window, 2048 samples at its default rate of 22050 Hz (93 ms),
