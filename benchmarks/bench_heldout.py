@@ -14,12 +14,11 @@ octave check of the fundamentals added since) and with power-1 masks (``hard
 p1``), the defaults at rank 40, blind solo anchoring (``found solos``),
 ``grouping="timbre"`` (``KL-NMF(50) timbre``, what ``"auto"`` falls back to),
 the same shares at every frame (``KL-NMF(50) soft``: the defaults before
-``sharing="voices"``), the defaults with average-linkage timbre groups
-(``average linkage (before)``: before the normalized cut), the defaults and
-the defaults with ``random_state`` 1, 2 and 3 (the spread over the grouping's
-k-means seeds), the same functions as ``bench_quality.py``; mean SNR and
-SI-SDR (dB) after one-to-one matching on SNR, the mean, the mean improvement
-over the floor, the count below the floor and the seconds per mixture.
+``sharing="voices"``), the defaults and the defaults with ``random_state`` 1,
+2 and 3 (the spread over the grouping's k-means seeds),
+the same functions as ``bench_quality.py``; mean SNR and SI-SDR (dB) after
+one-to-one matching on SNR, the mean, the mean improvement over the floor, the
+count below the floor and the seconds per mixture.
 
 Guided rows: on the 10 solo-intro pieces, ``bench_quality.GUIDED`` (the
 separator's guided mode) given the true solo bars from ``metadata.json``: voice
@@ -72,7 +71,6 @@ LABELS = (
     "found solos",
     "KL-NMF(50) timbre",
     "KL-NMF(50) soft",
-    "average linkage (before)",
     "defaults",
     "defaults random_state=1",
     "defaults random_state=2",

@@ -20,10 +20,7 @@ returning the estimated sources ``(k, n_times)``:
   there to compare one more);
 * ``defaults``: ``SpectrogramSeparator(n_sources=k, random_state=0)``, and
   the same with ``random_state`` 1, 2 and 3: the spread of the k-means seeds
-  of the grouping, the defaults' only random part;
-* ``average linkage (before)``: the defaults with the timbre groups of
-  average-linkage clustering of the agreement, as before the normalized cut
-  (``_grouping.consensus_groups`` patched for the run).
+  of the grouping, the defaults' only random part.
 
 Every separator is given the mixture's sample rate (``sr``), as the command
 line does. The configurations are described in the saved file (``repr`` at k = 4).
@@ -65,24 +62,16 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from unittest import mock
 
 import librosa
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
 from sklearn.exceptions import ConvergenceWarning
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_factorization import machine  # noqa: E402
 
-from skl_sepnmf import (  # noqa: E402
-    NMF,
-    SNPA,
-    GreedySNPA,
-    SpectrogramSeparator,
-    _grouping,
-)
+from skl_sepnmf import NMF, SNPA, GreedySNPA, SpectrogramSeparator  # noqa: E402
 from skl_sepnmf._separator import default_nmf  # noqa: E402
 from skl_sepnmf.datasets import (  # noqa: E402
     load_seed_mixture,
@@ -243,40 +232,15 @@ def separated_by(factory):
     return run
 
 
-def average_linkage_groups(agreement, n_sources):
-    """The timbre groups before the normalized cut: average-linkage clustering
-    of ``1 - agreement`` (``_grouping.consensus_groups`` until this change)."""
-    linkage = AgglomerativeClustering(
-        n_sources, metric="precomputed", linkage="average"
-    )
-    return _grouping.groups_of(linkage.fit_predict(1.0 - agreement), n_sources)
-
-
-def with_average_linkage(run):
-    """``run`` with the timbre groups of :func:`average_linkage_groups`."""
-
-    def patched(*args):
-        with mock.patch.object(_grouping, "consensus_groups", average_linkage_groups):
-            return run(*args)
-
-    return patched
-
-
 CONFIGURATIONS = {
     "floor": floor,
     "ideal ratio mask": ideal_ratio_mask,
     **{label: separated_by(factory) for label, factory in SEPARATORS.items()},
-    # the defaults before the normalized cut, side by side in the same run
-    "average linkage (before)": with_average_linkage(
-        separated_by(SEPARATORS["defaults"])
-    ),
 }
 DESCRIPTIONS = {
     "floor": "mix / k for every source",
     "ideal ratio mask": "soft ratio masks from the true stems' |STFT| "
     "(n_fft=2048, hop 512) on the mixture's STFT: the ceiling",
-    "average linkage (before)": "the defaults with the timbre groups of "
-    "average-linkage clustering (before the normalized cut)",
 }
 
 

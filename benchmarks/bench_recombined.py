@@ -13,9 +13,8 @@ ceiling), the notebook's configuration, whole templates with power-0.5 masks
 (``KL-NMF(50) hard p0.5``: the defaults before shared components, but with the
 octave check of the fundamentals added since), ``grouping="timbre"``
 (``KL-NMF(50) timbre``, what ``"auto"`` falls back to), the same shares at
-every frame (``KL-NMF(50) soft``: the defaults before ``sharing="voices"``),
-average-linkage timbre groups (``average linkage (before)``: the defaults
-before the normalized cut) and the defaults, the same
+every frame (``KL-NMF(50) soft``: the defaults before ``sharing="voices"``)
+and the defaults, the same
 functions as ``bench_quality.py``; mean SNR and SI-SDR (dB) after one-to-one
 matching on SNR, the mean, the mean improvement over the floor, the count
 below the floor and the seconds per mixture.
@@ -55,7 +54,6 @@ LABELS = (
     "KL-NMF(50) hard p0.5",
     "KL-NMF(50) timbre",
     "KL-NMF(50) soft",
-    "average linkage (before)",
     "defaults",
 )
 N_MIXTURES, SEED, MAX_SECONDS = 16, 12, 15.0
