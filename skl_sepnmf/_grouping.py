@@ -45,7 +45,7 @@ import scipy.fft
 import scipy.special
 from numpy.typing import NDArray
 from sklearn.base import clone
-from sklearn.cluster import KMeans, SpectralClustering
+from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import NMF as SklearnNMF
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
@@ -323,37 +323,13 @@ def timbre_consensus(
     return consensus_groups(agreement, n_sources)
 
 
-# The groups cut the graph of the agreement (its positive part) where it is
-# weakest relative to the groups' own ties: a normalized cut (spectral
-# clustering, Shi & Malik 2000), which weighs a cut against the volume of what
-# it separates. Average linkage, used before, can split off a few outlying
-# templates as a source of their own and merge two instruments in the rest:
-# duet_solointro_bwv267 (English horn, guitar) delayed by 300 samples gave a
-# group of half the guitar and a group of the English horn with the other
-# half (6.25 dB, against 13.01 undelayed; floor 2.41). Mean SNR over the
-# input delayed by 0, 300 and 700 samples (floor 1.32 dev, 1.58 held-out):
-# dev 6.52 -> 6.81 (6.89 / 6.73 / 6.80), the 24 held-out mixtures 5.77 ->
-# 5.84, none below its floor at any delay, either way.
-_CONNECTED = 1e-6  # a hair of affinity everywhere keeps the graph connected
-
-
 def consensus_groups(agreement: NDArray, n_sources: int) -> list[NDArray]:
-    """Groups of an agreement matrix: spectral clustering (a normalized cut)
-    of its positive part into ``n_sources`` clusters; each component its own
-    group (then empty ones) if there are no more components than sources.
-
-    Deterministic: the eigenvectors come from a fixed start and
-    ``cluster_qr`` (Damle et al. 2019) turns them into labels without
-    k-means' random restarts.
-    """
-    n_components = agreement.shape[0]
-    if n_components <= n_sources:
-        return groups_of(np.arange(n_components), n_sources)
-    affinity = np.clip((agreement + agreement.T) / 2, 0.0, None) + _CONNECTED
-    clustering = SpectralClustering(
-        n_sources, affinity="precomputed", assign_labels="cluster_qr", random_state=0
+    """Groups of an agreement matrix: average-linkage clustering of
+    ``1 - agreement`` into ``n_sources`` clusters."""
+    linkage = AgglomerativeClustering(
+        n_sources, metric="precomputed", linkage="average"
     )
-    return groups_of(clustering.fit_predict(affinity), n_sources)
+    return groups_of(linkage.fit_predict(1.0 - agreement), n_sources)
 
 
 @feature("timbre", strategy=timbre_consensus)

@@ -23,7 +23,6 @@ from skl_sepnmf._grouping import (
     TIMBRE,
     cepstral_features,
     check_solo_segments,
-    consensus_groups,
     found_solo_frames,
     fundamental_frequencies,
     group_components,
@@ -796,27 +795,3 @@ def test_note_rivals_are_other_notes_not_parts_of_one_sound():
     assert rivals[0, 2] == 0.0  # the same note
     assert rivals[1, 2] == 1.0  # B3 and A3's second part
     assert rivals[0, 3] == 0.0  # E5 always with A3: one sound
-
-
-def test_consensus_groups_cut_between_instruments_not_around_an_outlier():
-    """Two planted instruments of ten templates (agreement 0.8 within, 0.2
-    across) and one template weakly tied to all (0.1): average linkage, used
-    before, gives the outlier a source of its own and merges the instruments;
-    the normalized cut keeps each instrument whole."""
-    labels = np.repeat([0, 1], 10)
-    agreement = np.where(labels[:, None] == labels[None, :], 0.8, 0.2)
-    agreement = np.pad(agreement, (0, 1), constant_values=0.1)
-    np.fill_diagonal(agreement, 1.0)
-    linkage = AgglomerativeClustering(2, metric="precomputed", linkage="average")
-    average = groups_of(linkage.fit_predict(1.0 - agreement), 2)
-    assert sorted(map(len, average)) == [1, 20]
-    groups = consensus_groups(agreement, 2)
-    for instrument in (np.arange(10), np.arange(10, 20)):
-        assert any(np.isin(instrument, group).all() for group in groups)
-    again = consensus_groups(agreement, 2)  # deterministic
-    assert all(np.array_equal(a, b) for a, b in zip(again, groups, strict=True))
-
-
-def test_consensus_groups_with_no_more_components_than_sources():
-    groups = consensus_groups(np.eye(2), 3)
-    assert [g.tolist() for g in groups] == [[0], [1], []]
