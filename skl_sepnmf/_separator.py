@@ -169,12 +169,13 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
 
     center : bool, default=True
         Pad the signal so that frame ``t`` is centered at ``t * hop_length``.
-        With ``False`` (or a hop above ``win_length // 4``) some samples, the
-        first or last ones above all, lie under the windows' tails only (their
-        overlap-added window weight is below a hundredth of its mean): each
-        source gets an equal share of the mixture there, not the inverse STFT,
-        which divides by that weight and would amplify a masked spectrum
-        thousands of times (see the troubleshooting guide).
+        With ``False`` (or a long hop: from 0.4 ``win_length`` with a Hann
+        window) some samples, the first or last ones above all, lie under the
+        windows' tails only (their overlap-added window weight is below a
+        hundredth of its mean): each source gets an equal share of the mixture
+        there, not the inverse STFT, which divides by that weight and would
+        amplify a masked spectrum thousands of times (see the troubleshooting
+        guide).
 
     mask : {"soft", "binary"} or None, default="soft"
         How a source is cut out of the mixture. ``"soft"``: ratio (Wiener-like)

@@ -48,14 +48,15 @@ STORED_STFT_BYTES = 256 * 2**20
 
 # Samples whose overlap-added window weight (the sum of squared windows over
 # them) is below this fraction of its mean are barely seen by the STFT: with
-# center=False the first and last few milliseconds; with a hop over about
-# 0.3 n_fft, some of the last samples; with a hop near the whole window, also
-# the samples between two windows. Dividing a masked spectrum's inverse by such
-# a weight, as librosa.istft does, amplified sources thousands of times (dev
-# duet, center=False: samples of 1,894 where the mixture peaks at 0.90, mean
-# SNR -27.65 dB). The sources divide by at least this weight there and share
-# the rest of the mixture equally (InverseSTFT.share_weak). The 11 dev
-# mixtures, six settings (center=False; hops of 0.5 to 1.0 n_fft), mean SNR
+# center=False the first and last few milliseconds; centered, with a Hann
+# window and a hop from 0.4 n_fft, the last samples at some lengths; with a
+# hop near the whole window, also the samples between two windows. Dividing
+# a masked spectrum's inverse by such a weight, as librosa.istft does,
+# amplified sources thousands of times (dev duet, center=False: samples of
+# 1,894 where the mixture peaks at 0.90, mean SNR -27.65 dB). The sources
+# divide by at least this weight there and share the rest of the mixture
+# equally (InverseSTFT.share_weak). The 11 dev mixtures, six settings
+# (center=False; hops of 0.5 to 1.0 n_fft), mean SNR
 # (benchmarks/bench_edges.py; floor mix/k 1.32): librosa's division -11.95 dB;
 # floors of 0.001, 0.01, 0.03 and 0.1 of the mean 5.18, 5.70, 5.72 and 5.58
 # (0.001 leaves 6 separations below their floor at long hops; 0.1 loses
