@@ -20,6 +20,13 @@ configuration chooses:
   then settles elsewhere too. The spread of a configuration's mean over these
   shifts is the noise of a one-run table; the mean over the shifts is its
   expected score.
+* **The seed.** At the native rate the defaults also run with
+  ``random_state=1`` and ``2`` (the k-means restarts of the grouping, their
+  only random part), and ``defaults, 3 seeds`` is the mean of the three
+  columns: the expected score over shifts and seeds. A set's mean moves by up
+  to 0.25 dB from one seed to another, as much as most grouping changes
+  measured since stop 24; judge a grouping change on that column, over the
+  three sets.
 
 At the mixtures' own rates, two candidates (not defaults) are scored beside
 the defaults: separations at several window lengths, averaged. Each member is
@@ -34,19 +41,21 @@ member's by correlation (Hungarian) and averaged:
   defaults' cost).
 
 Sets: the 11 real mixtures of ``bench_quality.py`` (the seed mixture and
-``../shared/data/dev``) and, if rendered, the 24 of ``bench_heldout.py`` (at
-22050 Hz, and at 44100 Hz).
+``../shared/data/dev``), if rendered the 24 of ``bench_heldout.py`` (at
+22050 Hz, and at 44100 Hz), and the 16 of ``bench_recombined.py`` (stems of
+unrelated pieces; at their own rate only).
 Scores: mean SNR (dB) after one-to-one matching on SNR, as in those scripts.
 Rows: each mixture's mean over the shifts; then the mean over the mixtures,
 that mean at each shift, the number of (mixture, shift) pairs below the
 mixture's floor (``mix / k``), and the seconds per separation.
 
 Run: ``python benchmarks/bench_robustness.py [--sets NAME ...] [--only LABEL
-...] [--rates native|"44.1 kHz" ...]`` (substring matches on mixture and
-column names: ``--rates native --only defaults`` gives the defaults' expected
-scores on the dev and held-out sets in about five minutes). A full run saves
-``benchmarks/results/robustness.md`` and ``robustness.json`` with the
-machine's description; a subset run saves ``robustness-partial.*``.
+...] [--rates native|"44.1 kHz" ...]`` (substring matches on ``set: mixture``
+and on column names: ``--rates native --only defaults`` gives the defaults'
+expected scores over shifts and seeds on the three sets in about 15
+minutes). A full run saves ``benchmarks/results/robustness.md`` and
+``robustness.json`` with the machine's description; a subset run saves
+``robustness-partial.*``.
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ sys.path.insert(0, str(HERE))
 from bench_factorization import machine  # noqa: E402
 from bench_heldout import DATA as HELDOUT  # noqa: E402
 from bench_quality import SYNTHETIC, mixtures, selected  # noqa: E402
+from bench_recombined import recombined_mixtures  # noqa: E402
 
 from skl_sepnmf import SpectrogramSeparator, _grouping  # noqa: E402
 from skl_sepnmf.datasets import load_stems  # noqa: E402
@@ -86,9 +96,18 @@ AVERAGED = {
 
 def defaults(mixture, sr, n_sources, **params):
     separator = SpectrogramSeparator(
-        n_sources=n_sources, sr=sr, random_state=0, **params
+        **{"n_sources": n_sources, "sr": sr, "random_state": 0, **params}
     )
     return separator.fit_transform(mixture[None])[0]
+
+
+# random_state of the seed columns; the first is the "defaults" column's
+SEEDS = (0, 1, 2)
+SEEDS_MEAN = f"defaults, {len(SEEDS)} seeds"
+
+
+def seeded(seed):
+    return lambda mixture, sr, k: defaults(mixture, sr, k, random_state=seed)
 
 
 def averaged(members):
@@ -132,6 +151,7 @@ def shifted(run, shift):
 
 NATIVE = {
     "defaults": defaults,
+    **{f"defaults random_state={seed}": seeded(seed) for seed in SEEDS[1:]},
     **{label: averaged(members) for label, members in AVERAGED.items()},
 }
 
@@ -168,6 +188,27 @@ def all_mixtures():
     if HELDOUT_HIGH_RATE.is_dir():
         for name, load in rendered(HELDOUT_HIGH_RATE):
             yield "held-out rendered", name, load, (("44.1 kHz", RESAMPLED),)
+    for name, mixture, references, sr in recombined_mixtures():
+        yield (
+            "recombined",
+            name,
+            lambda m=mixture, r=references, s=sr: (m, r, s),
+            (("native", NATIVE),),
+        )
+
+
+def with_seeds_mean(entry):
+    """Add the :data:`SEEDS_MEAN` column to a result entry that ran every
+    seed column: the seeds' mean SNR at each shift."""
+    columns = ["defaults"] + [f"defaults random_state={s}" for s in SEEDS[1:]]
+    if not all(c in entry["scores"] for c in columns):
+        return
+    runs = [entry["scores"][c] for c in columns]
+    entry["scores"][SEEDS_MEAN] = {
+        "snr": np.mean([r["snr"] for r in runs], axis=0).tolist(),
+        "seconds": float(np.mean([r["seconds"] for r in runs])),
+    }
+    entry["labels"].insert(entry["labels"].index(columns[-1]) + 1, SEEDS_MEAN)
 
 
 def resampled(mixture, references, sr):
@@ -249,7 +290,7 @@ def main():
         "--sets",
         action="append",
         metavar="NAME",
-        help="run the mixtures whose name contains NAME (repeatable)",
+        help="run the mixtures whose 'set: name' contains NAME (repeatable)",
     )
     parser.add_argument(
         "--only",
@@ -267,7 +308,7 @@ def main():
     args = parser.parse_args()
     results = {}
     for set_name, name, load, rates in all_mixtures():
-        if not selected(name, args.sets):
+        if not selected(f"{set_name}: {name}", args.sets):
             continue
         mixture, references, sr = load()
         for rate, runs in rates:
@@ -297,10 +338,11 @@ def main():
                     + f"  {s['seconds']:5.2f} s",
                     flush=True,
                 )
+            with_seeds_mean(entry)
     info = machine()
     command = " ".join(["python", "benchmarks/bench_robustness.py", *sys.argv[1:]])
     lines = [
-        "# Robustness: the sample rate, input shifts, averaged windows",
+        "# Robustness: the sample rate, input shifts, seeds, averaged windows",
         "",
         f"`{command}`. Mean SNR (dB), one-to-one matching on SNR; each cell is "
         f"the mean over the input delayed by {', '.join(map(str, SHIFTS))} "

@@ -229,7 +229,10 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         amplitude profiles (the first 8, 12, 16 partials relative to the
         strongest, at each template's fundamental); then the consensus of
         those fifteen partitions (average linkage on how often two templates
-        are put together, less how often they sound together at two pitches
+        are put together, each template in every k-means and in the linkage
+        weighing the square root of its model's magnitude, so that faint
+        templates do not make a source of their own or bridge two; less how
+        often they sound together at two pitches
         within an octave, one voice playing one note at a time, and less how
         far apart their places in the ensemble's pitch order are, voices
         keeping their order). These views hear the band from 0 to 11025 Hz

@@ -9,6 +9,7 @@ from unittest import mock
 import numpy as np
 import pytest
 from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
+from sklearn.metrics import adjusted_rand_score
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skl_sepnmf import SNPA, SpectrogramSeparator, _grouping
@@ -40,9 +41,11 @@ from skl_sepnmf._grouping import (
     shared_memberships,
     shift_invariant_features,
     solo_frame_indices,
+    template_weights,
     timbre_agreement,
     timbre_band,
     voice_conflicts,
+    weighted_average_linkage,
 )
 from skl_sepnmf.datasets import make_mixture
 
@@ -497,6 +500,44 @@ def test_register_places_order_the_voices_sounding_together():
     # the bass and tenor swap places when the tenor plays under the bass
     swapped = notes[[1, 0, 2, 3]]
     np.testing.assert_allclose(register_places(swapped, activations)[:2], [0.5, 0])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_equal_weights_give_plain_average_linkage(seed):
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(40, 3))
+    distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    weighted = weighted_average_linkage(distances, np.full(40, 0.3), 4)
+    plain = AgglomerativeClustering(
+        4, metric="precomputed", linkage="average"
+    ).fit_predict(distances)
+    assert adjusted_rand_score(weighted, plain) == 1.0
+    assert sorted(np.unique(weighted)) == [0, 1, 2, 3]
+
+
+def test_a_faint_template_between_two_voices_does_not_bridge_them():
+    """On a line: a at 0, b at 1.2, a faint template f at 2.0, c at 2.5. f and
+    c merge first; unweighted, b is then nearer to them (mean of 0.8 and
+    1.3) than to a (1.2), and a is left alone. Weighted, f counts next to
+    nothing, b is 1.3 from them, and a and b go together."""
+    places = np.array([0.0, 1.2, 2.0, 2.5])
+    distances = np.abs(places[:, None] - places[None])
+    unweighted = weighted_average_linkage(distances, np.ones(4), 2)
+    weighted = weighted_average_linkage(distances, np.array([1, 1, 1e-3, 1]), 2)
+    assert [g.tolist() for g in groups_of(unweighted, 2)] == [[0], [1, 2, 3]]
+    assert [g.tolist() for g in groups_of(weighted, 2)] == [[0, 1], [2, 3]]
+
+
+def test_template_weights_are_the_root_of_each_models_magnitude():
+    components = np.array([[1.0, 3.0], [2.0, 2.0], [0.5, 0.5], [1.0, 1.0]])
+    activations = np.array([[1.0, 4.0, 1.0, 0.0], [3.0, 0.0, 1.0, 0.0]])
+    # magnitudes 4 * 4, 4 * 4, 2 * 1 and 0 (never heard)
+    np.testing.assert_allclose(
+        template_weights(components, activations),
+        [1.0, 1.0, np.sqrt(2 / 16), _grouping._WEIGHT_FLOOR],
+    )
+    silent = template_weights(components, np.zeros_like(activations))
+    np.testing.assert_array_equal(silent, np.ones(4))
 
 
 def test_timbre_agreement_adds_same_sounds_and_subtracts_conflicts():
