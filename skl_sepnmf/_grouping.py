@@ -204,9 +204,16 @@ def template_weights(components: NDArray, activations: NDArray) -> NDArray:
     square root of its model's magnitude (``activations[:, k].sum() *
     components[k].sum()``) relative to the largest, floored at
     ``_WEIGHT_FLOOR``; all ones for a silent model."""
-    magnitude = activations.sum(axis=0, dtype=np.float64) * components.sum(
-        axis=1, dtype=np.float64
-    )
+    # absolute values: a user's estimator (``SpectrogramSeparator(estimator=
+    # ...)``) need not be nonnegative
+    magnitude = np.abs(activations).sum(axis=0, dtype=np.float64) * np.abs(
+        components
+    ).sum(axis=1, dtype=np.float64)
+    if not np.isfinite(magnitude).all():
+        raise ValueError(
+            "The factorization's activations or components are not finite "
+            "(nan or inf): its templates cannot be grouped."
+        )
     largest = magnitude.max(initial=0.0)
     if not largest > 0:
         return np.ones(components.shape[0])
@@ -229,9 +236,20 @@ def weighted_average_linkage(
     update).
     """
     n_items = distances.shape[0]
+    weights = np.asarray(weights, dtype=np.float64)
+    if not (np.isfinite(distances).all() and np.isfinite(weights).all()):
+        raise ValueError(
+            "weighted_average_linkage: distances and weights must be finite."
+        )
+    if not (weights > 0).all() or n_clusters < 1:
+        raise ValueError(
+            "weighted_average_linkage: weights must be positive and n_clusters "
+            f"at least 1; got a smallest weight of {weights.min(initial=1.0)} "
+            f"and n_clusters={n_clusters}."
+        )
     between = np.array(distances, dtype=np.float64)  # a copy, updated in place
     np.fill_diagonal(between, np.inf)
-    cluster_weight = np.array(weights, dtype=np.float64)
+    cluster_weight = weights.copy()
     cluster_of = np.arange(n_items)
     for _ in range(n_items - n_clusters):
         kept, merged = sorted(np.unravel_index(np.argmin(between), between.shape))

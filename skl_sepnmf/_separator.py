@@ -229,13 +229,13 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         amplitude profiles (the first 8, 12, 16 partials relative to the
         strongest, at each template's fundamental); then the consensus of
         those fifteen partitions (average linkage on how often two templates
-        are put together, each template in every k-means and in the linkage
-        weighing the square root of its model's magnitude, so that faint
-        templates do not make a source of their own or bridge two; less how
-        often they sound together at two pitches
+        are put together, less how often they sound together at two pitches
         within an octave, one voice playing one note at a time, and less how
         far apart their places in the ensemble's pitch order are, voices
-        keeping their order). These views hear the band from 0 to 11025 Hz
+        keeping their order; each template weighs the square root of its
+        model's magnitude in every k-means and in the linkage, so that faint
+        templates neither make a source of their own nor bridge two). These
+        views hear the band from 0 to 11025 Hz
         at any rate (``skl_sepnmf._grouping.TIMBRE_BAND_HZ``): above it a
         recording may hold next to nothing (resampled up, lossy-coded), and
         the logarithm of an empty band is noise (on the dev mixtures resampled

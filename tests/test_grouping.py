@@ -503,10 +503,14 @@ def test_register_places_order_the_voices_sounding_together():
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_equal_weights_give_plain_average_linkage(seed):
+@pytest.mark.parametrize("shift", [0.0, -2.5])
+def test_equal_weights_give_plain_average_linkage(seed, shift):
+    """Also with distances below zero, as ``1 - agreement`` goes (the
+    agreement reaches about 3 with its same-sound evidence)."""
     rng = np.random.default_rng(seed)
     points = rng.normal(size=(40, 3))
-    distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    distances = np.linalg.norm(points[:, None] - points[None], axis=-1) + shift
+    np.fill_diagonal(distances, 0.0)
     weighted = weighted_average_linkage(distances, np.full(40, 0.3), 4)
     plain = AgglomerativeClustering(
         4, metric="precomputed", linkage="average"
@@ -528,6 +532,41 @@ def test_a_faint_template_between_two_voices_does_not_bridge_them():
     assert [g.tolist() for g in groups_of(weighted, 2)] == [[0, 1], [2, 3]]
 
 
+@pytest.mark.parametrize(
+    "weights, distance, n_clusters, message",
+    [
+        (np.array([1.0, 0.0, 1.0]), 1.0, 2, "positive"),
+        (np.ones(3), np.nan, 2, "finite"),
+        (np.ones(3), 1.0, 0, "n_clusters"),
+    ],
+)
+def test_weighted_average_linkage_refuses_what_it_cannot_merge(
+    weights, distance, n_clusters, message
+):
+    distances = np.full((3, 3), distance)
+    np.fill_diagonal(distances, 0.0)
+    with pytest.raises(ValueError, match=message):
+        weighted_average_linkage(distances, weights, n_clusters)
+
+
+def test_every_timbre_view_weighs_the_templates():
+    rng = np.random.default_rng(0)
+    components, activations = rng.random((12, 257)), rng.random((40, 12))
+    seen = []
+
+    def recording(features, n_sources, random_state, sample_weight=None):
+        seen.append(sample_weight)
+        return np.arange(features.shape[0]) % n_sources
+
+    with mock.patch.object(_grouping, "kmeans_labels", recording):
+        timbre_agreement(components, activations, 3, 0)
+    assert len(seen) == 15
+    for weights in seen:
+        np.testing.assert_array_equal(
+            weights, template_weights(components, activations)
+        )
+
+
 def test_template_weights_are_the_root_of_each_models_magnitude():
     components = np.array([[1.0, 3.0], [2.0, 2.0], [0.5, 0.5], [1.0, 1.0]])
     activations = np.array([[1.0, 4.0, 1.0, 0.0], [3.0, 0.0, 1.0, 0.0]])
@@ -538,6 +577,9 @@ def test_template_weights_are_the_root_of_each_models_magnitude():
     )
     silent = template_weights(components, np.zeros_like(activations))
     np.testing.assert_array_equal(silent, np.ones(4))
+    activations[0, 1] = np.nan
+    with pytest.raises(ValueError, match="not finite"):
+        template_weights(components, activations)
 
 
 def test_timbre_agreement_adds_same_sounds_and_subtracts_conflicts():
