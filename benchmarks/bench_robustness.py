@@ -51,11 +51,12 @@ mixture's floor (``mix / k``), and the seconds per separation.
 
 Run: ``python benchmarks/bench_robustness.py [--sets NAME ...] [--only LABEL
 ...] [--rates native|"44.1 kHz" ...]`` (substring matches on ``set: mixture``
-and on column names: ``--rates native --only defaults`` gives the defaults'
-expected scores over shifts and seeds on the three sets in about 15
-minutes). A full run saves ``benchmarks/results/robustness.md`` and
-``robustness.json`` with the machine's description; a subset run saves
-``robustness-partial.*``.
+and on column names; a recombined mixture's name holds its pieces' names, so
+``--sets "dev: chorale_bwv253"`` picks that dev mixture alone; ``--rates
+native --only defaults`` gives the defaults' expected scores over shifts and
+seeds on the three sets in about 15 minutes). A full run saves
+``benchmarks/results/robustness.md`` and ``robustness.json`` with the
+machine's description; a subset run saves ``robustness-partial.*``.
 """
 
 from __future__ import annotations
