@@ -15,10 +15,10 @@ that there are k = 2 sources:
   mask;
 * **best measured**: the blind configuration of best mean SNR in
   ``benchmarks/results/quality.md`` ("KL-NMF(50) shared p1.5": the
-  defaults with a soft mask of power 1.5, 7.04 dB mean against the defaults'
-  6.94 on the dev mixtures, but 5.57 against 5.61 on the held-out ones with
+  defaults with a soft mask of power 1.5, 6.80 dB mean against the defaults'
+  6.71 on the dev mixtures; 5.57 against 5.61 on the held-out ones with
   the factorization fixed, before ``sharing="voices"``; blind solo anchoring
-  scores more, 7.16, but this duet has no solo to find).
+  scores 6.73, and this duet has no solo to find).
 
 Below each: the scores (SNR, SI-SDR and BSS Eval's SDR / SIR / SAR, the
 estimates matched to the stems), players for a 4-second excerpt of each

@@ -137,9 +137,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         iterations, at most one component per frame), whose templates
         ``grouping`` gathers into the sources: the best blind configuration of
         ``benchmarks/bench_quality.py``, with ``sharing="voices"`` and
-        ``power=1`` (mean SNR 6.94 dB over the 11 dev mixtures, 6.94-7.02
+        ``power=1`` (mean SNR 6.71 dB over the 11 dev mixtures, 6.65-7.00
         over four k-means seeds: floor 1.32 dB, ideal ratio mask 12.06 dB,
-        nussl's TimbreClustering 3.18 dB; 5.77 dB on the 24 held-out
+        nussl's TimbreClustering 3.18 dB; 5.89 dB on the 24 held-out
         mixtures of ``bench_heldout.py``, floor 1.58 dB). Without
         ``n_sources``: ``SNPA(n_components=8)``, one output per selected frame.
         Its parameters are searchable as ``estimator__n_components`` and so
@@ -273,7 +273,9 @@ class SpectrogramSeparator(TransformerMixin, BaseEstimator):
         (each source a voice, one note at a time): a shared template goes
         more to the source that is free (``skl_sepnmf._masks.frame_shares``;
         6.65 -> 6.94 dB on bench_quality.py's 11 mixtures, 5.60 -> 5.77 on
-        bench_heldout.py's 24, 7.18 -> 7.26 on bench_recombined.py's 16). In
+        bench_heldout.py's 24, 7.18 -> 7.26 on bench_recombined.py's 16;
+        with the grouping's templates weighed by their magnitude since,
+        6.46 -> 6.71, 5.72 -> 5.89 and 7.70 -> 7.75). In
         guided mode (``solo_segments``) the templates heard in a source's
         solos stay whole. Used only where
         components are grouped (``n_sources`` below the number of
