@@ -186,13 +186,14 @@ SHIFT_INVARIANT_VARIANTS = (10, 20, 40)
 # template weighs the square root of its model's magnitude in the k-means of
 # every view (scikit-learn's sample_weight) and in the average linkage of the
 # agreement (:func:`weighted_average_linkage`). Mean SNR over input shifts
-# 0 / 300 / 700 and random_state 0 / 1 (floors 1.32 / 1.58 / 2.06):
-# unweighted, dev 6.64, held-out 5.81, recombined 7.00 (3 of 96 separations
-# below their floor); weighted, 6.81, 5.79 and 7.62 (none below). The model's
-# magnitude itself (not its square root) as the k-means weight gained as much
-# on the recombined set but lost 0.1 dB on the held-out one (7.55 and 5.71);
-# the weights in the linkage only, dev 6.85, held-out 5.83, recombined 6.96;
-# in the k-means only, 6.55, 5.73 and 7.64.
+# 0 / 300 / 700 and random_state 0 / 1 / 2 (bench_robustness.py, "defaults, 3
+# seeds"; floors 1.32 / 1.58 / 2.06): unweighted, dev 6.67, held-out 5.81,
+# recombined 6.98 (6 of 459 separations below their floor); weighted, 6.83,
+# 5.79 and 7.61 (1 below). Over seeds 0 / 1 only: the model's magnitude
+# itself (not its square root) as the k-means weight gained as much on the
+# recombined set but lost 0.1 dB on the held-out one (7.55 and 5.71); the
+# weights in the linkage only, dev 6.85, held-out 5.83, recombined 6.96; in
+# the k-means only, 6.55, 5.73 and 7.64.
 _WEIGHT_POWER = 0.5
 # a template never heard still weighs a little, so that every cluster's
 # weight is positive
